@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "vmprov",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "vmprov", targets: ["vmprov"]),
+        .library(name: "VBoxXML", targets: ["VBoxXML"]),
+        .library(name: "Provision", targets: ["Provision"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
+        .target(
+            name: "VBoxXML",
+            dependencies: ["CLibXML2"]
+        ),
+        .target(
+            name: "Provision",
+            dependencies: [
+                "CCurl",
+                "VBoxXML",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "VMProvCLI",
+            dependencies: [
+                "VBoxXML",
+                "Provision",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "vmprov",
+            dependencies: ["VMProvCLI"]
+        ),
+        .testTarget(
+            name: "VBoxXMLTests",
+            dependencies: ["VBoxXML"]
+        ),
+        .testTarget(
+            name: "ProvisionTests",
+            dependencies: ["Provision"]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["vmprov", "VBoxXML"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

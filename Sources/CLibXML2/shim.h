@@ -1,0 +1,70 @@
+#ifndef VMPROV_CLIBXML2_SHIM_H
+#define VMPROV_CLIBXML2_SHIM_H
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlmemory.h>
+#include <string.h>
+
+/* The parse result: a document, or the first error libxml2 reported. */
+typedef struct {
+    xmlDocPtr doc;
+    int line;
+    int column;
+    char message[512];
+} vmp_xml_parse_result;
+
+/* Never load anything from outside the document: no DTD, no external entity, no network. */
+static xmlParserInputPtr vmp_xml_refuse_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt) {
+    (void)url; (void)id; (void)ctxt;
+    return NULL;
+}
+
+static void vmp_xml_silent(void *ctx, const char *msg, ...) { (void)ctx; (void)msg; }
+static void vmp_xml_silent_structured(void *ctx, xmlErrorPtr err) { (void)ctx; (void)err; }
+
+/* Parse a settings document with no network, no entity substitution, no DTD loading, no recovery. */
+static inline vmp_xml_parse_result vmp_xml_parse(const char *buffer, int length, const char *url) {
+    vmp_xml_parse_result result;
+    memset(&result, 0, sizeof result);
+    xmlSetExternalEntityLoader(vmp_xml_refuse_loader);
+    xmlSetGenericErrorFunc(NULL, vmp_xml_silent);
+    xmlSetStructuredErrorFunc(NULL, vmp_xml_silent_structured);
+    xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (ctxt == NULL) {
+        strncpy(result.message, "libxml2 could not allocate a parser", sizeof result.message - 1);
+        return result;
+    }
+    int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES;
+    xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buffer, length, url, "UTF-8", options);
+    if (doc == NULL || !ctxt->wellFormed) {
+        xmlErrorPtr err = xmlCtxtGetLastError(ctxt);
+        if (err != NULL) {
+            result.line = err->line;
+            result.column = err->int2;
+            if (err->message != NULL) {
+                strncpy(result.message, err->message, sizeof result.message - 1);
+                size_t n = strlen(result.message);
+                while (n > 0 && (result.message[n - 1] == '\n' || result.message[n - 1] == ' ')) {
+                    result.message[--n] = 0;
+                }
+            }
+        } else {
+            strncpy(result.message, "not well-formed XML", sizeof result.message - 1);
+        }
+        if (doc != NULL) xmlFreeDoc(doc);
+        xmlFreeParserCtxt(ctxt);
+        return result;
+    }
+    xmlFreeParserCtxt(ctxt);
+    result.doc = doc;
+    return result;
+}
+
+/* xmlFree is a function pointer variable in libxml2; Swift cannot call it directly. */
+static inline void vmp_xml_free_string(xmlChar *s) { if (s != NULL) xmlFree(s); }
+
+static inline long vmp_xml_line(xmlNodePtr node) { return xmlGetLineNo(node); }
+
+#endif

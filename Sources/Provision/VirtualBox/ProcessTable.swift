@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Reads `/proc` to find VirtualBox's background processes of one user.
+public enum ProcessTable {
+    /// A process seen in `/proc`.
+    public struct Entry: Sendable, Equatable {
+        public var pid: Int32
+        public var name: String
+        public var uid: UInt32
+    }
+
+    /// Every process whose command name is one of `names` and whose real uid is `uid`.
+    public static func find(names: Set<String>, uid: UInt32, procRoot: String = "/proc") -> [Entry] {
+        guard let dir = opendir(procRoot) else { return [] }
+        defer { closedir(dir) }
+        var out: [Entry] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let pid = Int32(name) else { continue }
+            guard let comm = readSmall("\(procRoot)/\(name)/comm")?.split(separator: "\n").first.map(String.init),
+                  names.contains(comm) else { continue }
+            guard let status = readSmall("\(procRoot)/\(name)/status") else { continue }
+            for line in status.split(separator: "\n") where line.hasPrefix("Uid:") {
+                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                if fields.count > 1, let real = UInt32(fields[1]), real == uid {
+                    out.append(Entry(pid: pid, name: comm, uid: real))
+                }
+            }
+        }
+        return out.sorted { $0.pid < $1.pid }
+    }
+
+    static func readSmall(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+}

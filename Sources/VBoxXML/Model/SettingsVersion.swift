@@ -1,0 +1,38 @@
+/// A settings-file version such as `1.19-linux`: VirtualBox reads the leading digits and ignores the suffix.
+public struct SettingsVersion: Sendable, Comparable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    /// The text as written in the file.
+    public var raw: String
+
+    /// Oldest version vmprov edits (VirtualBox 4.1).
+    public static let oldestSupported = SettingsVersion(major: 1, minor: 12, raw: "1.12")
+    /// Newest version vmprov knows the layout of (VirtualBox 7.1).
+    public static let newestKnown = SettingsVersion(major: 1, minor: 20, raw: "1.20")
+
+    public init(major: Int, minor: Int, raw: String) {
+        self.major = major
+        self.minor = minor
+        self.raw = raw
+    }
+
+    /// Parses as `ConfigFileBase::parseVersion` does: at least 4 characters, `major.minor` digits first.
+    public init?(_ text: String) {
+        guard text.utf8.count >= 4 else { return nil }
+        let digits = text.split(separator: "-", maxSplits: 1).first ?? ""
+        let parts = digits.split(separator: ".")
+        guard parts.count == 2, let ma = Int(parts[0]), let mi = Int(parts[1]),
+              parts[0].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isASCII) else { return nil }
+        self.init(major: ma, minor: mi, raw: text)
+    }
+
+    public static func < (a: SettingsVersion, b: SettingsVersion) -> Bool {
+        (a.major, a.minor) < (b.major, b.minor)
+    }
+
+    public static func == (a: SettingsVersion, b: SettingsVersion) -> Bool {
+        a.major == b.major && a.minor == b.minor
+    }
+
+    public var description: String { raw }
+}

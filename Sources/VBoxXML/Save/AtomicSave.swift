@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The steps of a save, in order. A fault hook runs after each; tests use it to stop the save there.
+public enum SaveStep: String, CaseIterable, Sendable {
+    /// `NAME.vbox-tmp` holds the new bytes with the old file's mode and owner.
+    case tempWritten = "temp-written"
+    /// The temporary file is on disk (fsync).
+    case tempSynced = "temp-synced"
+    /// The old file is kept as `NAME.vbox-prev`.
+    case backupMade = "backup-made"
+    /// The temporary file has been renamed over `NAME.vbox`.
+    case renamed
+    /// The folder has been synced.
+    case directorySynced = "directory-synced"
+}
+
+/// Saves a settings file the way VirtualBox does (`-tmp`, fsync, `-prev`, rename, fsync the folder), except
+/// that the old file is kept as `-prev` by a hard link, so that the name always holds a complete file.
+public struct AtomicSave: Sendable {
+    /// Called after each step; a thrown error aborts the save and rolls back.
+    public var faultHook: (@Sendable (SaveStep) throws -> Void)?
+
+    public init(faultHook: (@Sendable (SaveStep) throws -> Void)? = nil) {
+        self.faultHook = faultHook
+    }
+
+    /// Writes `bytes` to `path` (through a symlink, to its target). On any error the file is as it was and
+    /// no temporary file is left.
+    public func write(_ bytes: [UInt8], to path: String) throws(VBoxXMLError) {
+        let target = FileIO.resolved(path)
+        let dir = FileIO.directory(of: target)
+        let temp = target + "-tmp"
+        let prev = target + "-prev"
+
+        var old = stat()
+        let exists = stat(target, &old) == 0
+        var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd < 0, errno == EEXIST {
+            // Left by a crash: it was never the real file.
+            unlink(temp)
+            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        }
+        guard fd >= 0 else {
+            let e = errno
+            throw .io(path: path, operation: "create \(FileIO.basename(temp)) in \(dir)",
+                      reason: FileIO.describe(e) + (e == EACCES || e == EROFS
+                        ? ". The folder must be writable by this user (see set-perm-vmsrc)." : ""))
+        }
+        var renamed = false
+        var backedUp = false
+        func fail(_ operation: String, _ code: Int32) -> VBoxXMLError {
+            .io(path: path, operation: operation, reason: FileIO.describe(code))
+        }
+        do throws(VBoxXMLError) {
+            var closed = false
+            defer { if !closed { close(fd) } }
+            if let e = FileIO.writeAll(fd: fd, bytes) { throw fail("write \(FileIO.basename(temp))", e) }
+            if exists {
+                if fchmod(fd, old.st_mode & 0o7777) != 0 { throw fail("keep the file mode", errno) }
+                if old.st_uid != geteuid() || old.st_gid != getegid() {
+                    if fchown(fd, old.st_uid, old.st_gid) != 0 { throw fail("keep the file owner", errno) }
+                }
+            } else if fchmod(fd, 0o644 & ~currentUmask()) != 0 {
+                throw fail("set the file mode", errno)
+            }
+            try hook(.tempWritten, path)
+            if fsync(fd) != 0 { throw fail("sync \(FileIO.basename(temp))", errno) }
+            closed = true
+            if close(fd) != 0 { throw fail("close \(FileIO.basename(temp))", errno) }
+            try hook(.tempSynced, path)
+            if exists {
+                if unlink(prev) != 0, errno != ENOENT { throw fail("replace \(FileIO.basename(prev))", errno) }
+                if link(target, prev) != 0 {
+                    let e = errno
+                    guard e == EPERM || e == EXDEV || e == ENOTSUP || e == EMLINK else {
+                        throw fail("keep the old file as \(FileIO.basename(prev))", e)
+                    }
+                    let oldBytes = try FileIO.readAll(path: target, limit: Int.max)
+                    try Self.plainWrite(oldBytes, to: prev, mode: old.st_mode & 0o7777)
+                }
+                backedUp = true
+                try hook(.backupMade, path)
+            }
+            if rename(temp, target) != 0 { throw fail("rename \(FileIO.basename(temp)) into place", errno) }
+            renamed = true
+            try hook(.renamed, path)
+            if let e = FileIO.syncDirectory(dir) { throw fail("sync the folder \(dir)", e) }
+            try hook(.directorySynced, path)
+        } catch {
+            if renamed && backedUp {
+                // Put the old bytes back under the name, then keep -prev as it was.
+                if link(prev, temp) == 0 { rename(temp, target) }
+                _ = FileIO.syncDirectory(dir)
+            } else if renamed {
+                unlink(target)
+            }
+            unlink(temp)
+            throw error
+        }
+    }
+
+    private func hook(_ step: SaveStep, _ path: String) throws(VBoxXMLError) {
+        guard let faultHook else { return }
+        do {
+            try faultHook(step)
+        } catch let e as VBoxXMLError {
+            throw e
+        } catch {
+            throw .io(path: path, operation: "finish saving (stopped after \(step.rawValue))", reason: "\(error)")
+        }
+    }
+
+    static func plainWrite(_ bytes: [UInt8], to path: String, mode: mode_t) throws(VBoxXMLError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw .io(path: path, operation: "create it", reason: FileIO.describe(errno)) }
+        defer { close(fd) }
+        if let e = FileIO.writeAll(fd: fd, bytes) {
+            throw .io(path: path, operation: "write it", reason: FileIO.describe(e))
+        }
+        if fsync(fd) != 0 { throw .io(path: path, operation: "sync it", reason: FileIO.describe(errno)) }
+    }
+
+    private func currentUmask() -> mode_t {
+        let m = umask(0o022)
+        umask(m)
+        return m
+    }
+}

@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Small POSIX helpers with errors that name the file.
+public enum FileIO {
+    /// The text for an errno value.
+    public static func describe(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+
+    /// Reads a whole regular file, refusing one larger than `limit` before reading it.
+    public static func readAll(path: String, limit: Int) throws(VBoxXMLError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ENOENT {
+                throw .notFound(path: path, reason: "no such file. Give the path of a .vbox file or its folder.")
+            }
+            throw .io(path: path, operation: "open it", reason: describe(e))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(path: path, operation: "stat it", reason: describe(errno)) }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            throw .invalid(path: path, message: "is a folder, not a settings file.")
+        }
+        if Int(st.st_size) > limit {
+            throw .invalid(path: path, message: "the file is \(st.st_size) bytes, more than any VirtualBox "
+                + "settings file (limit \(limit) bytes). Check that TARGET names the right file.")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(st.st_size))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, operation: "read it", reason: describe(errno))
+            }
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+            if out.count > limit {
+                throw .invalid(path: path, message: "the file is more than \(limit) bytes, more than any "
+                    + "VirtualBox settings file.")
+            }
+        }
+        return out
+    }
+
+    /// Writes all bytes to a descriptor.
+    static func writeAll(fd: Int32, _ bytes: [UInt8]) -> Int32? {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                write(fd, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            offset += n
+        }
+        return nil
+    }
+
+    /// The path with symlinks resolved, or the path itself when it does not exist yet.
+    public static func resolved(_ path: String) -> String {
+        guard let p = realpath(path, nil) else { return path }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// The folder part of a path (`.` when there is none).
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// The last component of a path.
+    public static func basename(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// fsync a folder so that renames in it are durable.
+    static func syncDirectory(_ dir: String) -> Int32? {
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return errno }
+        defer { close(fd) }
+        if fsync(fd) != 0, errno != EINVAL { return errno }
+        return nil
+    }
+}

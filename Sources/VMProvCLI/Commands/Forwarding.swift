@@ -1,0 +1,126 @@
+import ArgumentParser
+import VBoxXML
+
+struct AddForward: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add-forward",
+        abstract: "Add a NAT port forward to a network adapter.",
+        discussion: """
+        The rule is checked as VirtualBox checks it (unique name per adapter, no comma in the name, one rule per \
+        host IP, port and protocol, ports 1-65535, the adapter attached to NAT) and written with a numeric proto.
+
+        Examples:
+          vmprov add-forward vms/ubuntu --name ssh --host-port 2222 --guest-port 22
+          vmprov add-forward --rule "web,tcp,,8080,,80" --adapter 1
+        """)
+
+    @OptionGroup var target: TargetOptions
+
+    @Option(help: ArgumentHelp("The whole rule, as VBoxManage --natpf takes it.",
+                               valueName: "name,proto,hostip,hostport,guestip,guestport"))
+    var rule: String?
+
+    @Option(help: "Rule name (default: PROTO_HOSTPORT_GUESTPORT).")
+    var name: String?
+
+    @Option(help: ArgumentHelp("Host port, 1-65535.", valueName: "port"))
+    var hostPort: String?
+
+    @Option(help: ArgumentHelp("Guest port, 1-65535.", valueName: "port"))
+    var guestPort: String?
+
+    @Option(help: ArgumentHelp("tcp or udp.", valueName: "proto"))
+    var proto: String = "tcp"
+
+    @Option(help: ArgumentHelp("Host address to bind (empty: any).", valueName: "ip"))
+    var hostIp: String = ""
+
+    @Option(help: ArgumentHelp("Guest address (empty: the guest's DHCP address).", valueName: "ip"))
+    var guestIp: String = ""
+
+    @Option(help: ArgumentHelp("Network adapter, 1-based like VBoxManage --natpf1.", valueName: "n"))
+    var adapter: Int = 1
+
+    func validate() throws {
+        _ = try parsedRule()
+        guard adapter >= 1 else { throw ValidationError("--adapter \(adapter): adapters are numbered from 1.") }
+    }
+
+    /// The rule from either form.
+    func parsedRule() throws -> PortForward {
+        if let rule {
+            guard name == nil, hostPort == nil, guestPort == nil else {
+                throw ValidationError("give either --rule or --name/--host-port/--guest-port, not both.")
+            }
+            let fields = rule.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 6 else {
+                throw ValidationError("--rule \"\(rule)\" has \(fields.count) fields; it needs 6: "
+                    + "name,proto,hostip,hostport,guestip,guestport (for example ssh,tcp,,2222,,22). "
+                    + "A name cannot contain a comma.")
+            }
+            return try make(name: fields[0], proto: fields[1], hostIP: fields[2], hostPort: fields[3],
+                            guestIP: fields[4], guestPort: fields[5])
+        }
+        guard let hostPort, let guestPort else {
+            throw ValidationError("give --rule \"name,proto,hostip,hostport,guestip,guestport\" or --host-port and "
+                + "--guest-port.")
+        }
+        if let name, name.contains(",") {
+            throw ValidationError("--name \"\(name)\" contains a comma, which VirtualBox refuses in NAT rule names.")
+        }
+        return try make(name: name ?? "", proto: proto, hostIP: hostIp, hostPort: hostPort, guestIP: guestIp,
+                        guestPort: guestPort)
+    }
+
+    private func make(name: String, proto: String, hostIP: String, hostPort: String, guestIP: String,
+                      guestPort: String) throws -> PortForward {
+        guard let p = PortForward.Proto(rawValue: proto.lowercased()) else {
+            throw ValidationError("protocol \"\(proto)\" is not tcp or udp.")
+        }
+        let host: Int
+        switch ValueCheck.port(hostPort, what: "host port") {
+        case .success(let v): host = v
+        case .failure(let e): throw ValidationError(e.message + ".")
+        }
+        let guest: Int
+        switch ValueCheck.port(guestPort, what: "guest port") {
+        case .success(let v): guest = v
+        case .failure(let e): throw ValidationError(e.message + ".")
+        }
+        for (ip, what) in [(hostIP, "host IP"), (guestIP, "guest IP")] where !ip.isEmpty && !ValueCheck.isIPAddress(ip) {
+            throw ValidationError("\(what) \"\(ip)\" is not an IP address; leave it empty for any address.")
+        }
+        return PortForward(name: name, proto: p, hostIP: hostIP, hostPort: host, guestIP: guestIP, guestPort: guest)
+    }
+
+    func run() throws {
+        let forward = try parsedRule()
+        let result = try EditSession.run(target) { try $0.addingForward(forward, adapter: adapter) }
+        if result.changed {
+            let added = result.settings.adapters.first { $0.number == adapter }?.forwards
+                .first { $0.hostPort == forward.hostPort && $0.proto == forward.proto && $0.hostIP == forward.hostIP }
+            Output.out("Added \(added?.ruleString ?? forward.ruleString) to adapter \(adapter) in \(result.settings.path).")
+        }
+        EditSession.composeHint(result.openedPorts)
+    }
+}
+
+struct RemoveForward: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove-forward",
+        abstract: "Remove a NAT port forward.",
+        discussion: "Example:\n  vmprov remove-forward vms/ubuntu --name ssh")
+
+    @OptionGroup var target: TargetOptions
+
+    @Option(help: "Name of the rule.")
+    var name: String
+
+    @Option(help: ArgumentHelp("Network adapter, 1-based.", valueName: "n"))
+    var adapter: Int = 1
+
+    func run() throws {
+        let result = try EditSession.run(target) { try $0.removingForward(named: name, adapter: adapter) }
+        Output.out("Removed \"\(name)\" from adapter \(adapter) in \(result.settings.path).")
+    }
+}

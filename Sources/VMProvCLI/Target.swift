@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import Provision
+import VBoxXML
+
+/// TARGET and the editing options every `.vbox` command shares.
+struct TargetOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp(
+        "A .vbox file, or a folder holding exactly one. Default: $VMDIR, then the current folder.",
+        valueName: "target"))
+    var target: String?
+
+    @Flag(help: "Edit even while a VBoxSVC process of this user runs (VirtualBox may overwrite the change).")
+    var force = false
+
+    /// Resolves TARGET to one `.vbox` path.
+    func resolve() throws -> String {
+        try TargetResolver.resolve(target)
+    }
+}
+
+enum TargetResolver {
+    static func resolve(_ given: String?) throws -> String {
+        let candidate = given ?? Output.env("VMDIR") ?? "."
+        var st = stat()
+        guard stat(candidate, &st) == 0 else {
+            throw CLIError("\(candidate): no such file or folder. Give a .vbox file or the folder that holds it"
+                + (given == nil ? " (from $VMDIR or the current folder)." : "."), code: VMProvExit.noInput)
+        }
+        if (st.st_mode & S_IFMT) != S_IFDIR { return candidate }
+        guard let dir = opendir(candidate) else {
+            throw CLIError("\(candidate): cannot list the folder: \(String(cString: strerror(errno))).",
+                           code: VMProvExit.ioError)
+        }
+        defer { closedir(dir) }
+        var found: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasSuffix(".vbox") { found.append(name) }
+        }
+        found.sort()
+        let base = candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate
+        switch found.count {
+        case 0:
+            throw CLIError("\(candidate): no .vbox file in this folder. Give the path of the machine's .vbox file.",
+                           code: VMProvExit.noInput)
+        case 1:
+            return base + "/" + found[0]
+        default:
+            throw CLIError("\(candidate): \(found.count) .vbox files in this folder (\(found.joined(separator: ", "))); "
+                + "name the one to use, for example \(base)/\(found[0]).", code: VMProvExit.usage)
+        }
+    }
+}
+
+/// Loads, edits and saves one settings file with the checks every edit needs.
+enum EditSession {
+    /// Refuses when VirtualBox holds settings in memory.
+    static func checkNotBusy(force: Bool, path: String) throws {
+        let running = ProcessTable.find(names: ["VBoxSVC"], uid: getuid())
+        guard !running.isEmpty else { return }
+        let pids = running.map { String($0.pid) }.joined(separator: ", ")
+        if force {
+            Output.warn("VBoxSVC is running (pid \(pids)); editing \(path) anyway because of --force. VirtualBox "
+                + "may overwrite this change from its own copy of the settings.")
+            return
+        }
+        throw CLIError("\(path): VBoxSVC is running for this user (pid \(pids)). VirtualBox keeps its own copy of "
+            + "registered machines' settings and would overwrite this change. Stop the machine and wait for VBoxSVC "
+            + "to exit (about 5 s after the last VirtualBox client), or use --force.", code: VMProvExit.tempFailure)
+    }
+
+    /// Runs an edit on TARGET, saves it if anything changed, and prints warnings and the compose hint.
+    static func run(_ options: TargetOptions, _ edit: (VBoxSettings) throws -> EditResult) throws -> EditResult {
+        let path = try options.resolve()
+        try checkNotBusy(force: options.force, path: path)
+        let settings = try VBoxSettings.load(path: path)
+        for w in settings.warnings { Output.warn(w) }
+        let result = try edit(settings)
+        for w in result.warnings { Output.warn(w) }
+        if result.changed {
+            try AtomicSave(faultHook: testFaultHook()).write(result.settings.bytes, to: path)
+        }
+        return result
+    }
+
+    /// The compose `ports:` entries that publish host ports on loopback.
+    static func composeHint(_ opened: [(port: String, proto: PortForward.Proto)]) {
+        guard !opened.isEmpty else { return }
+        Output.out("Publish it in compose.yml (the container exposes only what compose maps):")
+        Output.out("    ports:")
+        for (port, proto) in opened {
+            Output.out("      - \"127.0.0.1:\(port):\(port)\(proto == .udp ? "/udp" : "")\"")
+        }
+    }
+
+    /// `VMPROV_TEST_SAVE_FAULT=STEP` stops a save after STEP with an error; `STEP:crash` ends the process there,
+    /// as a crash would. For tests only.
+    static func testFaultHook() -> (@Sendable (SaveStep) throws -> Void)? {
+        guard let spec = Output.env("VMPROV_TEST_SAVE_FAULT") else { return nil }
+        let parts = spec.split(separator: ":")
+        let step = String(parts.first ?? "")
+        let crash = parts.count > 1 && parts[1] == "crash"
+        return { current in
+            guard current.rawValue == step else { return }
+            if crash { _exit(99) }
+            throw CLIError("save stopped after \(step) (VMPROV_TEST_SAVE_FAULT)", code: VMProvExit.ioError)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import VBoxXML
+
+/// The vmprov command line.
+public struct VMProv: ParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "vmprov",
+        abstract: "Create, edit and run VirtualBox guests headless, in a container or on any Linux host.",
+        discussion: """
+        Exit codes: 0 ok, 1 guest or VirtualBox failure, 64 usage, 65 bad data, 66 input not found, \
+        69 missing tool, 73 output exists, 74 I/O error, 75 busy or temporary failure.
+        """,
+        version: version,
+        subcommands: [
+            EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self, Forwards.self, Show.self,
+        ]
+    )
+
+    public init() {}
+
+    /// Parses the command line, runs the command and exits with a documented code.
+    public static func runMain() -> Never {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            Glibc.exit(0)
+        } catch let error as CLIError {
+            Output.error(error.message)
+            Glibc.exit(error.code)
+        } catch let error as VBoxXMLError {
+            Output.error(error.description)
+            Glibc.exit(error.exitCode)
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import VMProvCLI
+
+VMProv.runMain()
