@@ -49,17 +49,21 @@ let package = Package(
             name: "vmprov",
             dependencies: ["VMProvCLI"]
         ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "VBoxXMLTests",
-            dependencies: ["VBoxXML"]
+            dependencies: ["VBoxXML", "TestSupport"]
         ),
         .testTarget(
             name: "ProvisionTests",
-            dependencies: ["Provision"]
+            dependencies: ["Provision", "TestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["vmprov", "VBoxXML"]
+            dependencies: ["vmprov", "VBoxXML", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]
