@@ -1,0 +1,76 @@
+/// Errors about checksums and signatures. Each names the file or URL and says what to do.
+public enum ChecksumError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The spec given with --checksum cannot be read.
+    case badSpec(spec: String, reason: String)
+    /// A checksum file has no entry for the file, or contradictory ones.
+    case noEntry(checksumFile: String, name: String, available: [String])
+    case contradictory(checksumFile: String, name: String, digests: [String])
+    /// The checksum file has lines vmprov cannot read and no usable entries.
+    case unreadable(checksumFile: String, reason: String)
+    /// The data does not match.
+    case mismatch(file: String, expected: Digest, actual: Digest, keptAt: String?)
+    /// An algorithm vmprov cannot compute.
+    case unsupported(algorithm: HashAlgorithm, source: String)
+
+    public var description: String {
+        switch self {
+        case let .badSpec(spec, reason):
+            return "--checksum \(spec): \(reason). Use sha256:HEX, sha512:HEX, sha1:HEX, md5:HEX, a bare HEX, "
+                + "file:URL (a checksum file) or none."
+        case let .noEntry(file, name, available):
+            let list = available.isEmpty ? "it lists no files" : "it lists: " + available.prefix(20).joined(separator: ", ")
+                + (available.count > 20 ? ", … (\(available.count) in all)" : "")
+            return "\(file): no checksum for \(name); \(list). Check the URL or the file name, or give --checksum "
+                + "sha256:HEX."
+        case let .contradictory(file, name, digests):
+            return "\(file): contradictory checksums for \(name) (\(digests.joined(separator: ", "))). The checksum "
+                + "file is damaged or was edited; get it again from the publisher."
+        case let .unreadable(file, reason):
+            return "\(file): not a checksum file vmprov can read: \(reason)."
+        case let .mismatch(file, expected, actual, keptAt):
+            return "\(file): checksum mismatch.\n    expected \(expected)\n    actual   \(actual)\n"
+                + (keptAt.map { "The bad data was moved to \($0); nothing was left at the destination. " } ?? "")
+                + "A mirror may serve a damaged or different file; try again or another mirror."
+        case let .unsupported(algorithm, source):
+            return "\(source): uses \(algorithm.rawValue), which vmprov cannot compute; use the publisher's SHA-256 "
+                + "or SHA-512 checksum file instead."
+        }
+    }
+}
+
+/// Errors about OpenPGP signatures checked with gpgv.
+public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible {
+    case gpgvMissing
+    case noKeyring(what: String)
+    case bad(file: String, signature: String, detail: String)
+    case unknownKey(file: String, signature: String, keyID: String, keyring: String)
+    case wrongSigner(file: String, signer: String, pinned: String)
+    case missing(signature: String, reason: String)
+    case notSigned(file: String)
+    case keyring(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .gpgvMissing:
+            return "gpgv is not installed; install it (apt-get install gpgv) or pass --no-signature to skip the check."
+        case let .noKeyring(what):
+            return "\(what) is signed, but no key was given to check it; pass --keyring FILE with the publisher's "
+                + "public key (or --no-signature to skip the check, not recommended)."
+        case let .bad(file, signature, detail):
+            return "\(file): BAD signature (\(signature)): \(detail). The file was changed after it was signed; "
+                + "do not use it."
+        case let .unknownKey(file, signature, keyID, keyring):
+            return "\(file): signed (\(signature)) by key \(keyID), which is not in \(keyring). This is not the key "
+                + "you trust for this file: check --keyring."
+        case let .wrongSigner(file, signer, pinned):
+            return "\(file): the signature is good but made by \(signer), not the pinned key \(pinned)."
+        case let .missing(signature, reason):
+            return "\(signature): cannot get the signature: \(reason). Check --signature, or pass --no-signature to "
+                + "skip the check (not recommended)."
+        case let .notSigned(file):
+            return "\(file): there is no signature in it."
+        case let .keyring(path, reason):
+            return "\(path): cannot use this keyring: \(reason)."
+        }
+    }
+}

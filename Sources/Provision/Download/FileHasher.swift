@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Hashing and copying local files with large sequential reads.
+public enum FileHasher {
+    static let chunk = 4 << 20
+
+    /// The digest of a whole file.
+    public static func digest(path: String, algorithm: HashAlgorithm) throws(IOError) -> Digest {
+        guard var hasher = StreamingHasher(algorithm) else {
+            throw IOError(path: path, operation: "hash (unsupported algorithm \(algorithm.rawValue))", code: EINVAL)
+        }
+        try feed(path: path, into: &hasher, limit: Int64.max)
+        return hasher.finalize()
+    }
+
+    /// Feeds the first `limit` bytes of a file into a hasher.
+    public static func feed(path: String, into hasher: inout StreamingHasher, limit: Int64) throws(IOError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOError(path: path, operation: "open", code: errno) }
+        defer { close(fd) }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        var remaining = limit
+        while remaining > 0 {
+            let want = Int(min(Int64(chunk), remaining))
+            let n = read(fd, buffer.baseAddress, want)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw IOError(path: path, operation: "read", code: errno)
+            }
+            if n == 0 { break }
+            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            remaining -= Int64(n)
+        }
+    }
+
+    /// File size, 0 when absent.
+    public static func size(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
+    /// Copies a file (used across file systems, where a hard link cannot be made).
+    public static func copy(from source: String, to target: String) throws(IOError) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw IOError(path: source, operation: "open", code: errno) }
+        defer { close(input) }
+        let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw IOError(path: target, operation: "create", code: errno) }
+        defer { close(output) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(input, buffer.baseAddress, chunk)
+            if n < 0 { if errno == EINTR { continue }; throw IOError(path: source, operation: "read", code: errno) }
+            if n == 0 { break }
+            var off = 0
+            while off < n {
+                let w = write(output, buffer.baseAddress! + off, n - off)
+                if w < 0 { if errno == EINTR { continue }; throw IOError(path: target, operation: "write", code: errno) }
+                off += w
+            }
+        }
+        if fsync(output) != 0 { throw IOError(path: target, operation: "sync", code: errno) }
+    }
+}

@@ -1,0 +1,185 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CCurl
+
+/// Why vmprov stopped a transfer from its own callbacks.
+enum TransferAbort: Equatable {
+    case httpStatus(Int)
+    case rangeMismatch(expected: Int64, got: Int64)
+    case io(Int32)
+    case tooLarge
+}
+
+/// The state one transfer's callbacks share. Owned by the transfer; callbacks get it unretained.
+final class TransferState {
+    var headers = ResponseHeaders()
+    let fd: Int32
+    /// Bytes in the file when the request was sent.
+    var offset: Int64
+    /// Bytes in the file now.
+    var size: Int64
+    var hasher: StreamingHasher?
+    var decided = false
+    var abort: TransferAbort?
+    var restarted = false
+    /// Memory sink instead of a file (small fetches); `limit` bounds it.
+    var memory: [UInt8]?
+    var limit: Int
+    var onFirstByte: ((ResponseHeaders) -> Void)?
+    var progress: ((Int64, Int64?) -> Void)?
+    var lastProgress: Double = 0
+
+    init(fd: Int32, offset: Int64, hasher: StreamingHasher?, memoryLimit: Int? = nil) {
+        self.fd = fd
+        self.offset = offset
+        self.size = offset
+        self.hasher = hasher
+        self.limit = memoryLimit ?? Int.max
+        if memoryLimit != nil { memory = [] }
+    }
+
+    /// Body bytes arrive here.
+    func receive(_ data: UnsafeRawBufferPointer) -> Int {
+        if !decided {
+            decided = true
+            let status = headers.status
+            if status == 206 {
+                let start = headers.contentRange?.start ?? -1
+                guard start == offset else {
+                    abort = .rangeMismatch(expected: offset, got: start)
+                    return 0
+                }
+            } else if status == 200 || status == 0 {
+                if offset > 0 {
+                    // The server sent the whole file: start again from zero, cleanly.
+                    restarted = true
+                    offset = 0
+                    size = 0
+                    if fd >= 0 {
+                        guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
+                            abort = .io(errno)
+                            return 0
+                        }
+                    }
+                    if let a = hasher?.algorithm { hasher = StreamingHasher(a) }
+                }
+            } else {
+                abort = .httpStatus(status)
+                return 0
+            }
+            onFirstByte?(headers)
+        }
+        if memory != nil {
+            if (memory?.count ?? 0) + data.count > limit {
+                abort = .tooLarge
+                return 0
+            }
+            memory?.append(contentsOf: data)
+        } else {
+            var off = 0
+            while off < data.count {
+                let n = write(fd, data.baseAddress! + off, data.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    abort = .io(errno)
+                    return 0
+                }
+                off += n
+            }
+        }
+        hasher?.update(data)
+        size += Int64(data.count)
+        if let progress {
+            let now = Clock.now()
+            if now - lastProgress >= 0.1 {
+                lastProgress = now
+                let total = headers.contentRange?.total ?? headers.contentLength.map { $0 + offset }
+                progress(size, total)
+            }
+        }
+        return data.count
+    }
+}
+
+/// Monotonic seconds.
+public enum Clock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    public static func sleep(_ seconds: Double) {
+        guard seconds > 0 else { return }
+        var ts = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        var rest = timespec()
+        while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
+    }
+}
+
+private let writeCallback: vmp_curl_data_cb = { ptr, size, count, userdata in
+    guard let userdata, let ptr else { return 0 }
+    let state = Unmanaged<TransferState>.fromOpaque(userdata).takeUnretainedValue()
+    return state.receive(UnsafeRawBufferPointer(start: ptr, count: size * count))
+}
+
+private let headerCallback: vmp_curl_data_cb = { ptr, size, count, userdata in
+    guard let userdata, let ptr else { return 0 }
+    let state = Unmanaged<TransferState>.fromOpaque(userdata).takeUnretainedValue()
+    var n = size * count
+    let raw = UnsafeRawBufferPointer(start: ptr, count: n)
+    while n > 0, raw[n - 1] == 0x0A || raw[n - 1] == 0x0D { n -= 1 }
+    state.headers.consume(String(decoding: raw.prefix(n), as: UTF8.self))
+    return size * count
+}
+
+/// The outcome of one HTTP request.
+struct AttemptResult {
+    var code: CURLcode
+    var message: String
+    var status: Int
+    var abort: TransferAbort?
+    var retryAfter: Int?
+}
+
+extension Downloader {
+    /// Sets up a handle with the security settings every request gets.
+    func makeHandle(url: String) throws(DownloadError) -> CurlEasy {
+        guard let easy = CurlEasy() else { throw .curlUnavailable }
+        easy.set(CURLOPT_URL, url)
+        _ = vmp_curl_only_http(easy.handle)
+        easy.set(CURLOPT_FOLLOWLOCATION, 1)
+        easy.set(CURLOPT_MAXREDIRS, 10)
+        easy.set(CURLOPT_NOSIGNAL, 1)
+        easy.set(CURLOPT_SSL_VERIFYPEER, 1)
+        easy.set(CURLOPT_SSL_VERIFYHOST, 2)
+        if let ca = options.caCertificate { easy.set(CURLOPT_CAINFO, ca) }
+        easy.set(CURLOPT_CONNECTTIMEOUT, options.connectTimeoutSeconds)
+        easy.set(CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytes)
+        easy.set(CURLOPT_LOW_SPEED_TIME, options.stallSeconds)
+        easy.set(CURLOPT_BUFFERSIZE, 512 * 1024)
+        easy.set(CURLOPT_USERAGENT, options.userAgent + " " + (CurlGlobal.version.split(separator: " ").first.map(String.init) ?? ""))
+        easy.set(CURLOPT_ACCEPT_ENCODING, "identity")
+        return easy
+    }
+
+    /// One request into `state`.
+    func attempt(url: String, state: TransferState, rangeFrom: Int64, validator: String?) throws(DownloadError) -> AttemptResult {
+        let easy = try makeHandle(url: url)
+        if rangeFrom > 0 {
+            easy.set(CURLOPT_RANGE, "\(rangeFrom)-")
+            if let validator { easy.addHeader("If-Range: \(validator)") }
+        }
+        easy.applyHeaders()
+        let unmanaged = Unmanaged.passRetained(state)
+        defer { unmanaged.release() }
+        _ = vmp_curl_set_write(easy.handle, writeCallback, unmanaged.toOpaque())
+        _ = vmp_curl_set_header(easy.handle, headerCallback, unmanaged.toOpaque())
+        let (code, message) = easy.perform()
+        return AttemptResult(code: code, message: message, status: state.headers.status == 0 ? easy.responseCode : state.headers.status,
+                             abort: state.abort, retryAfter: state.headers.retryAfter)
+    }
+}

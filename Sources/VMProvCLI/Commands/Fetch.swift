@@ -1,0 +1,209 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import FoundationEssentials
+import Provision
+
+/// Options shared by `fetch`, `verify` and `create` for checksums and signatures.
+struct VerifyOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("sha256:HEX, sha512:HEX, sha1:HEX, md5:HEX, a bare HEX, file:URL (a checksum file; "
+        + "relative to the download's folder) or none.", valueName: "spec"))
+    var checksum: String
+
+    @Option(help: ArgumentHelp("Detached signature (URL or path; relative to the download's folder) of the checksum "
+        + "file or of the download.", valueName: "url|path"))
+    var signature: String?
+
+    @Option(help: ArgumentHelp("Public key(s) to check signatures with (armoured or binary).", valueName: "file"))
+    var keyring: String?
+
+    @Option(help: ArgumentHelp("Accept only signatures by this key (fingerprint).", valueName: "fpr"))
+    var keyFingerprint: String?
+
+    @Flag(help: "Do not check signatures (a warning is printed).")
+    var noSignature = false
+
+    func request() throws -> VerificationRequest {
+        let spec: ChecksumSpec
+        do { spec = try ChecksumSpec(checksum) } catch { throw ValidationError(error.description) }
+        return VerificationRequest(spec: spec, signature: signature, keyring: keyring,
+                                   pinnedFingerprint: keyFingerprint, noSignature: noSignature)
+    }
+}
+
+/// Options for transfers.
+struct TransferOptions: ParsableArguments {
+    @Option(help: "Retries per URL for transient failures.")
+    var retries: Int = 5
+
+    @Option(help: ArgumentHelp("CA bundle for a private mirror (TLS is always verified).", valueName: "file"))
+    var cacert: String?
+
+    @Flag(help: "Neither use nor fill the download cache ($VMPROV_CACHE).")
+    var noCache = false
+
+    @Flag(name: .shortAndLong, help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        guard retries >= 0 else { throw ValidationError("--retries must be 0 or more.") }
+    }
+
+    func downloader(progress: ProgressPrinter?) -> Downloader {
+        var o = DownloadOptions()
+        o.retries = retries
+        o.caCertificate = cacert
+        o.cacheDirectory = noCache ? nil : CachePaths.root()
+        o.userAgent = "vmprov/\(VMProv.version)"
+        if let p = progress { o.progress = { p.update($0) } }
+        let quiet = self.quiet
+        o.onRetry = { message in if !quiet { Output.warn(message) } }
+        // Tests shorten the waits; users never need these.
+        if let s = Output.env("VMPROV_TEST_BACKOFF").flatMap(Double.init) { o.initialBackoff = s; o.maximumBackoff = s * 4 }
+        if let s = Output.env("VMPROV_TEST_STALL_SECONDS").flatMap(Int.init) { o.stallSeconds = s }
+        return o.asDownloader
+    }
+}
+
+extension DownloadOptions {
+    var asDownloader: Downloader { Downloader(options: self) }
+}
+
+/// Where the cache lives: $VMPROV_CACHE, else $XDG_CACHE_HOME/vmprov, else ~/.cache/vmprov.
+enum CachePaths {
+    static func root() -> String {
+        if let c = Output.env("VMPROV_CACHE") { return c }
+        if let x = Output.env("XDG_CACHE_HOME") { return x + "/vmprov" }
+        return (Output.env("HOME") ?? "/tmp") + "/.cache/vmprov"
+    }
+}
+
+extension DownloadError {
+    var exitCode: Int32 {
+        switch self {
+        case .unsupportedScheme: return VMProvExit.usage
+        case .failed(_, let allNotFound): return allNotFound ? VMProvExit.noInput : VMProvExit.tempFailure
+        case .verification, .signature, .tooLarge: return VMProvExit.dataError
+        case .io: return VMProvExit.ioError
+        case .exists: return VMProvExit.cannotCreate
+        case .curlUnavailable: return VMProvExit.unavailable
+        }
+    }
+}
+
+struct Fetch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Download a file, resumably, and verify it before it appears at its destination.",
+        discussion: """
+        Extra URLs are mirrors, tried in order. The file is hashed while it arrives and renamed to its \
+        destination only if it matches; a mismatch is kept as DEST.corrupt. A rerun after an interruption \
+        continues from DEST.partial.
+
+        Example:
+          vmprov fetch https://releases.ubuntu.com/24.04/ubuntu-24.04.3-live-server-amd64.iso \\
+            --checksum file:SHA256SUMS --signature SHA256SUMS.gpg --keyring ubuntu-cd.asc
+        """)
+
+    @Argument(help: ArgumentHelp("The URL, then mirrors.", valueName: "url"))
+    var urls: [String]
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Where to put it (default: the URL's file name here).",
+                                                    valueName: "path"))
+    var output: String?
+
+    @OptionGroup var verification: VerifyOptions
+    @OptionGroup var transfer: TransferOptions
+
+    @Flag(help: "Print a JSON report at the end.")
+    var json = false
+
+    func validate() throws {
+        guard !urls.isEmpty else { throw ValidationError("give at least one URL.") }
+        for u in urls {
+            guard let s = URLText.scheme(u), s == "http" || s == "https" else {
+                throw ValidationError("\(u): only http and https URLs can be fetched.")
+            }
+        }
+    }
+
+    func run() throws {
+        let fileName = URLText.fileName(urls[0])
+        guard !fileName.isEmpty else {
+            throw CLIError("\(urls[0]): the URL names no file; give -o PATH.", code: VMProvExit.usage)
+        }
+        let dest = output ?? fileName
+        let progress = ProgressPrinter(quiet: transfer.quiet || json)
+        let downloader = transfer.downloader(progress: progress)
+        do {
+            let plan = try ChecksumResolver(downloader: downloader).plan(
+                fileName: fileName, bases: urls, request: try verification.request())
+            defer { plan.cleanup() }
+            for w in plan.warnings { Output.warn(w) }
+            for n in plan.notes { Output.note(n) }
+            let report = try downloader.fetch(DownloadRequest(urls: urls, destination: dest, expected: plan.expected,
+                                                              verifyBeforeCommit: plan.verifyDownload))
+            progress.finish()
+            if json { return try JSONOut.print(report) }
+            let how = report.alreadyPresent ? "already present and verified"
+                : report.fromCache ? "from the cache" : "downloaded"
+            Output.out("\(dest): \(how), \(report.bytes) bytes"
+                + (report.digest.map { ", \($0)" } ?? " (not verified)")
+                + (report.resumedFrom > 0 ? ", resumed at \(report.resumedFrom)" : "") + ".")
+        } catch let e as DownloadError {
+            progress.finish()
+            throw CLIError(e.description, code: e.exitCode)
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify a local file against a checksum (and signature).",
+        discussion: """
+        Example:
+          vmprov verify ubuntu.iso --checksum file:SHA256SUMS --signature SHA256SUMS.gpg --keyring ubuntu-cd.asc
+        """)
+
+    @Argument(help: ArgumentHelp("The file.", valueName: "file"))
+    var file: String
+
+    @OptionGroup var verification: VerifyOptions
+
+    @Flag(name: .shortAndLong, help: "Print nothing on success.")
+    var quiet = false
+
+    func run() throws {
+        guard FileHasher.size(file) > 0 || access(file, R_OK) == 0 else {
+            throw CLIError("\(file): no such file.", code: VMProvExit.noInput)
+        }
+        let downloader = Downloader()
+        let name = file.split(separator: "/").last.map(String.init) ?? file
+        do {
+            let plan = try ChecksumResolver(downloader: downloader).plan(
+                fileName: name, bases: [file], request: try verification.request())
+            defer { plan.cleanup() }
+            for w in plan.warnings { Output.warn(w) }
+            if !quiet { for n in plan.notes { Output.note(n) } }
+            guard let expected = plan.expected else {
+                if !quiet { Output.out("\(file): not verified (--checksum none).") }
+                return
+            }
+            let actual = try FileHasher.digest(path: file, algorithm: expected.algorithm)
+            guard actual == expected else {
+                throw CLIError(ChecksumError.mismatch(file: file, expected: expected, actual: actual, keptAt: nil).description,
+                               code: VMProvExit.dataError)
+            }
+            if let check = plan.verifyDownload {
+                do { try check(file) } catch let e as SignatureError { throw CLIError(e.description, code: VMProvExit.dataError) }
+            }
+            if !quiet { Output.out("\(file): OK (\(actual))") }
+        } catch let e as DownloadError {
+            throw CLIError(e.description, code: e.exitCode)
+        } catch let e as IOError {
+            throw CLIError(e.description, code: e.code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Provision
+
+/// Shows download progress on stderr: a live bar on a terminal, plain lines every 5 % or 10 s otherwise
+/// (for `docker logs`), nothing with --quiet.
+final class ProgressPrinter: @unchecked Sendable {
+    private let tty: Bool
+    private let quiet: Bool
+    private var lastPercent = -5
+    private var lastLine = 0.0
+    private var drewBar = false
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init(quiet: Bool) {
+        self.quiet = quiet
+        tty = isatty(2) == 1 && Output.env("TERM") != "dumb"
+        pthread_mutex_init(lock, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    func update(_ p: DownloadProgress) {
+        guard !quiet else { return }
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        let fresh = p.bytes - p.resumedFrom
+        let rate = p.elapsed > 0 ? Double(fresh) / p.elapsed : 0
+        let percent = p.total.map { $0 > 0 ? Int(p.bytes * 100 / $0) : 0 }
+        var eta = ""
+        if let total = p.total, rate > 0 { eta = " ETA " + Self.duration(Double(total - p.bytes) / rate) }
+        if tty {
+            let width = 30
+            let filled = percent.map { min(width, $0 * width / 100) } ?? 0
+            let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+            let line = "\r[\(bar)] \(percent.map { "\($0)%" } ?? "") \(Self.bytes(p.bytes))"
+                + (p.total.map { "/\(Self.bytes($0))" } ?? "") + " \(Self.bytes(Int64(rate)))/s\(eta)   "
+            Output.write(2, line)
+            drewBar = true
+        } else {
+            let now = p.elapsed
+            let step = percent.map { $0 >= lastPercent + 5 } ?? false
+            guard step || now - lastLine >= 10 else { return }
+            lastPercent = percent.map { $0 - $0 % 5 } ?? lastPercent
+            lastLine = now
+            Output.note("download: \(percent.map { "\($0)% " } ?? "")\(Self.bytes(p.bytes))"
+                + (p.total.map { " of \(Self.bytes($0))" } ?? "") + ", \(Self.bytes(Int64(rate)))/s\(eta)")
+        }
+    }
+
+    /// Ends a live bar with a newline.
+    func finish() {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        if drewBar { Output.write(2, "\n"); drewBar = false }
+    }
+
+    static func bytes(_ n: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n)
+        var u = 0
+        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        if u == 0 { return "\(n) B" }
+        let tenths = Int((v * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10) \(units[u])"
+    }
+
+    static func duration(_ s: Double) -> String {
+        guard s.isFinite, s >= 0 else { return "?" }
+        let t = Int(s)
+        return t >= 3600 ? "\(t / 3600)h\((t % 3600) / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
+    }
+}
