@@ -152,3 +152,8 @@ public func which(_ name: String) -> String? {
 
 /// The bytes of a file, or empty.
 public func bytes(_ url: URL) -> Data { (try? Data(contentsOf: url)) ?? Data() }
+
+/// The names in a folder, sorted.
+public func leftovers(_ dir: TempDir) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
+}

@@ -43,6 +43,8 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
     case gpgvMissing
     case noKeyring(what: String)
     case bad(file: String, signature: String, detail: String)
+    /// A signature that is intact but not acceptable (revoked key, expired signature).
+    case rejected(file: String, signature: String, detail: String)
     case unknownKey(file: String, signature: String, keyID: String, keyring: String)
     case wrongSigner(file: String, signer: String, pinned: String)
     case missing(signature: String, reason: String)
@@ -59,6 +61,8 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .bad(file, signature, detail):
             return "\(file): BAD signature (\(signature)): \(detail). The file was changed after it was signed; "
                 + "do not use it."
+        case let .rejected(file, signature, detail):
+            return "\(file): signature not accepted (\(signature)): \(detail)."
         case let .unknownKey(file, signature, keyID, keyring):
             return "\(file): signed (\(signature)) by key \(keyID), which is not in \(keyring). This is not the key "
                 + "you trust for this file: check --keyring."

@@ -24,7 +24,7 @@ public struct ChecksumFile: Sendable {
         var inSignature = false
         var inHeader = false
         var unreadable = 0
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" }) {
+        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             var line = Substring(rawLine)
             if line.hasSuffix("\r") { line = line.dropLast() }
             if line == "-----BEGIN PGP SIGNED MESSAGE-----" { clearsigned = true; inHeader = true; continue }

@@ -100,7 +100,8 @@ public struct ChecksumResolver: Sendable {
                         let (report, signed) = try v.verifyClearsigned(file: staged, label: source)
                         text = signed
                         plan.signer = report.primaryFingerprint
-                        plan.notes.append("\(checksumName): good signature by \(report.primaryFingerprint) (\(report.userID))")
+                        plan.notes.append("\(checksumName): good signature by \(report.primaryFingerprint) (\(report.userID))"
+                            + (report.keyExpiredSince ? "; the key has expired since" : ""))
                     } catch { throw .signature(error) }
                 }
             }
@@ -135,7 +136,8 @@ public struct ChecksumResolver: Sendable {
                     let data = try v.stage(checksumBytes, as: "staged-data")
                     let report = try v.verifyDetached(signature: sigPath, data: data, label: plan.checksumSource ?? checksumName)
                     plan.signer = report.primaryFingerprint
-                    plan.notes.append("\(checksumName): good signature by \(report.primaryFingerprint) (\(report.userID))")
+                    plan.notes.append("\(checksumName): good signature by \(report.primaryFingerprint) (\(report.userID))"
+                            + (report.keyExpiredSince ? "; the key has expired since" : ""))
                 } else {
                     let label = fileName
                     let keep = v

@@ -12,6 +12,8 @@ public struct SignatureReport: Sendable, Equatable {
     public var primaryFingerprint: String
     /// The user id from GOODSIG.
     public var userID: String
+    /// The key has expired since it made this signature (EXPKEYSIG with a signature older than the expiry).
+    public var keyExpiredSince = false
 }
 
 /// Verifies OpenPGP signatures with gpgv, reading its `--status-fd` lines, never its prose.
@@ -100,8 +102,10 @@ public struct GPGVerifier: Sendable {
             if status.noData {
                 throw .bad(file: label, signature: signatureLabel, detail: "no OpenPGP signature found in it")
             }
-            let detail = status.problems.isEmpty ? "gpgv exit \(result.status)" : status.problems.joined(separator: ", ")
-            throw .bad(file: label, signature: signatureLabel, detail: detail)
+            if status.problems.isEmpty {
+                throw .bad(file: label, signature: signatureLabel, detail: "gpgv exit \(result.status)")
+            }
+            throw .rejected(file: label, signature: signatureLabel, detail: status.problems.joined(separator: ", "))
         }
         if let pin = pinnedFingerprint, valid.signerFingerprint != pin, valid.primaryFingerprint != pin {
             throw .wrongSigner(file: label, signer: valid.primaryFingerprint, pinned: pin)
@@ -113,6 +117,9 @@ public struct GPGVerifier: Sendable {
 /// The `[GNUPG:]` status lines that matter.
 struct GPGStatus {
     var good: String?
+    var expiredKey = false
+    var keyExpiry: Int?
+    var signatureTime: Int?
     var bad: String?
     var valid: SignatureReport?
     var missingKey: String?
@@ -129,7 +136,13 @@ struct GPGStatus {
                 s.good = fields.dropFirst(2).joined(separator: " ")
             case "BADSIG":
                 s.bad = fields.dropFirst().joined(separator: " ")
+            case "KEYEXPIRED":
+                s.keyExpiry = fields.count > 1 ? Int(fields[1]) : nil
+            case "EXPKEYSIG":
+                s.good = fields.dropFirst(2).joined(separator: " ")
+                s.expiredKey = true
             case "VALIDSIG":
+                s.signatureTime = fields.count > 3 ? Int(fields[3]) : nil
                 if fields.count >= 11 {
                     s.valid = SignatureReport(signerFingerprint: fields[1], primaryFingerprint: fields[10],
                                               userID: s.good ?? "")
@@ -143,7 +156,7 @@ struct GPGStatus {
                 if fields.count > 6, fields[6] == "9" { s.missingKey = fields[1] } else { s.problems.append(String(line.dropFirst(9))) }
             case "NODATA":
                 s.noData = true
-            case "EXPKEYSIG", "REVKEYSIG", "EXPSIG":
+            case "REVKEYSIG", "EXPSIG":
                 s.problems.append("\(keyword) \(fields.dropFirst().joined(separator: " "))")
                 s.good = nil
             default:
@@ -151,6 +164,14 @@ struct GPGStatus {
             }
         }
         if let valid = s.valid { s.valid?.userID = s.good ?? valid.userID }
+        if s.expiredKey {
+            // Good when the key was valid at signing time; it merely expired later.
+            if let made = s.signatureTime, let expiry = s.keyExpiry, made < expiry {
+                s.valid?.keyExpiredSince = true
+            } else {
+                s.problems.append("the signing key had expired when the signature was made")
+            }
+        }
         if !s.problems.isEmpty { s.good = nil }
         return s
     }
@@ -168,7 +189,7 @@ public enum Armor {
         var inBlock = false
         var inHeaders = false
         var body = ""
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             if line.hasPrefix(begin) { inBlock = true; inHeaders = true; body = ""; continue }
             guard inBlock else { continue }

@@ -221,6 +221,10 @@ public struct Downloader: Sendable {
                                       bytesTransferred: transferred, seconds: Clock.now() - started, attempts: attempts)
             }
         }
+        if FileHasher.size(partial) == 0 {
+            unlink(partial)
+            unlink(info)
+        }
         throw .failed(attempts: attempts, allNotFound: allNotFound)
     }
 

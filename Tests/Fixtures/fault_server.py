@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""A small HTTP server that misbehaves on purpose, for vmprov's download tests.
+
+Serves files from a folder (argv[1]) on 127.0.0.1, on a free port it prints as "PORT n". Paths:
+  /ok/NAME            the file, with ETag, Range and If-Range handled properly
+  /truncated/NAME     the first request stops halfway (Content-Length promises more); later ones are proper
+  /reset/NAME         the first request sends a little then resets the connection; later ones are proper
+  /stall/NAME         the first request sends half, then stalls; later ones are proper
+  /flaky500/NAME      the first request gets 500; later ones are proper
+  /busy429/NAME       the first request gets 429 with Retry-After: 1; later ones are proper
+  /ignore-range/NAME  always the whole file with 200, whatever Range says
+  /etag/NAME          like /ok, but the ETag is the value set by /_set?etag=...; with /_set?truncate=1 it stops halfway
+  /wrong/NAME         different bytes of the same length
+  /excess/NAME        Content-Length says the file's size, then 100 more bytes follow
+  /redirect-file      302 to file:///etc/hostname
+  /redirect-ftp       302 to ftp://127.0.0.1/x
+  /loop               302 to itself
+  /missing            404 with an HTML body
+  /_log               the requests seen so far, one "PATH RANGE IF-RANGE" line each
+  /_reset             forgets the first-request state and the log
+"""
+import http.server
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+ROOT = sys.argv[1]
+STATE = {"seen": set(), "log": [], "etag": "v1", "truncate": "0"}
+LOCK = threading.Lock()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def first(self, key):
+        with LOCK:
+            if key in STATE["seen"]:
+                return False
+            STATE["seen"].add(key)
+            return True
+
+    def simple(self, code, body=b"", headers=()):
+        self.send_response(code)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def serve(self, data, etag="\"v1\"", honour_range=True, cut=None, excess=b"", stall=False, reset=False):
+        rng = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        start = 0
+        if honour_range and rng and rng.startswith("bytes=") and (if_range is None or if_range == etag):
+            start = int(rng[6:].split("-")[0])
+            if start >= len(data):
+                self.simple(416, headers=[("Content-Range", "bytes */%d" % len(data))])
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if cut is not None:
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            if stall:
+                time.sleep(30)
+                return
+            if reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        self.wfile.write(body + excess)
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        with LOCK:
+            STATE["log"].append("%s %s %s" % (path, self.headers.get("Range", "-"), self.headers.get("If-Range", "-")))
+        if path == "/_log":
+            with LOCK:
+                body = ("\n".join(STATE["log"]) + "\n").encode()
+            return self.simple(200, body)
+        if path == "/_reset":
+            with LOCK:
+                STATE["seen"].clear()
+                STATE["log"].clear()
+            return self.simple(200, b"ok\n")
+        if path == "/_set":
+            for pair in self.path.split("?", 1)[1].split("&"):
+                k, v = pair.split("=", 1)
+                with LOCK:
+                    STATE[k] = v
+            return self.simple(200, b"ok\n")
+        if path == "/redirect-file":
+            return self.simple(302, headers=[("Location", "file:///etc/hostname")])
+        if path == "/redirect-ftp":
+            return self.simple(302, headers=[("Location", "ftp://127.0.0.1/x")])
+        if path == "/loop":
+            return self.simple(302, headers=[("Location", "/loop")])
+        parts = path.split("/", 2)
+        if len(parts) != 3 or not os.path.isfile(os.path.join(ROOT, parts[2])):
+            return self.simple(404, b"<html><body>404 Not Found</body></html>\n", [("Content-Type", "text/html")])
+        kind, name = parts[1], parts[2]
+        with open(os.path.join(ROOT, name), "rb") as f:
+            data = f.read()
+        half = len(data) // 2
+        if kind == "ok":
+            return self.serve(data)
+        if kind == "truncated":
+            return self.serve(data, cut=half if self.first(path) else None)
+        if kind == "reset":
+            return self.serve(data, cut=4096 if self.first(path) else None, reset=True)
+        if kind == "stall":
+            return self.serve(data, cut=half if self.first(path) else None, stall=True)
+        if kind == "flaky500":
+            if self.first(path):
+                return self.simple(500, b"internal error\n")
+            return self.serve(data)
+        if kind == "busy429":
+            if self.first(path):
+                return self.simple(429, b"slow down\n", [("Retry-After", "1")])
+            return self.serve(data)
+        if kind == "ignore-range":
+            return self.serve(data, honour_range=False)
+        if kind == "etag":
+            with LOCK:
+                etag, truncate = '"%s"' % STATE["etag"], STATE["truncate"] == "1"
+            content = data if etag == '"v1"' else bytes(b ^ 0x5A for b in data)
+            return self.serve(content, etag=etag, cut=half if truncate else None)
+        if kind == "wrong":
+            return self.serve(bytes(b ^ 0xFF for b in data))
+        if kind == "excess":
+            return self.serve(data, excess=b"X" * 100)
+        return self.simple(404, b"unknown kind\n")
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+server = Server(("127.0.0.1", 0), Handler)
+print("PORT %d" % server.server_address[1], flush=True)
+# Stop by itself after a while, so a crashed test run leaves nothing behind.
+threading.Timer(float(os.environ.get("FAULT_SERVER_LIFETIME", "600")), server.shutdown).start()
+server.serve_forever()
