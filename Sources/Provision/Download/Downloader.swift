@@ -192,7 +192,7 @@ public struct Downloader: Sendable {
                 allNotFound = false
                 guard synced else { throw .io(IOError(path: partial, operation: "sync", code: EIO)) }
                 // Complete: check the digest before anything appears at DEST.
-                let actual = state.hasher?.finalize()
+                let actual = state.finishHash()
                 if let expected = request.expected, let actual, actual != expected {
                     let corrupt = dest + ".corrupt"
                     unlink(corrupt)

@@ -21,7 +21,9 @@ final class TransferState {
     var offset: Int64
     /// Bytes in the file now.
     var size: Int64
-    var hasher: StreamingHasher?
+    /// Hashing runs on its own thread; `algorithm` is kept to start again after a restart.
+    var pipeline: HashPipeline?
+    let algorithm: HashAlgorithm?
     var decided = false
     var abort: TransferAbort?
     var restarted = false
@@ -32,11 +34,20 @@ final class TransferState {
     var progress: ((Int64, Int64?) -> Void)?
     var lastProgress: Double = 0
 
+    /// The digest of everything received (waits for the hashing thread); nil without a hasher.
+    func finishHash() -> Digest? {
+        defer { pipeline = nil }
+        return pipeline?.finish()
+    }
+
+    deinit { _ = pipeline?.finish() }
+
     init(fd: Int32, offset: Int64, hasher: StreamingHasher?, memoryLimit: Int? = nil) {
         self.fd = fd
         self.offset = offset
         self.size = offset
-        self.hasher = hasher
+        self.algorithm = hasher?.algorithm
+        self.pipeline = hasher.map { HashPipeline($0) }
         self.limit = memoryLimit ?? Int.max
         if memoryLimit != nil { memory = [] }
     }
@@ -64,7 +75,10 @@ final class TransferState {
                             return 0
                         }
                     }
-                    if let a = hasher?.algorithm { hasher = StreamingHasher(a) }
+                    if pipeline != nil, let a = algorithm, let fresh = StreamingHasher(a) {
+                        _ = pipeline?.finish()
+                        pipeline = HashPipeline(fresh)
+                    }
                 }
             } else {
                 abort = .httpStatus(status)
@@ -90,7 +104,7 @@ final class TransferState {
                 off += n
             }
         }
-        hasher?.update(data)
+        pipeline?.update(data)
         size += Int64(data.count)
         if let progress {
             let now = Clock.now()
