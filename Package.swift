@@ -25,6 +25,9 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
         ),
         .target(
+            name: "CSystem"
+        ),
+        .target(
             name: "VBoxXML",
             dependencies: ["CLibXML2"]
         ),
@@ -32,6 +35,7 @@ let package = Package(
             name: "Provision",
             dependencies: [
                 "CCurl",
+                "CSystem",
                 "VBoxXML",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

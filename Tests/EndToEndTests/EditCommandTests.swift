@@ -36,6 +36,7 @@ func expectRefusedUntouched(_ args: [String], file text: String, code: Int32, me
     #expect(leftovers == ["m.vbox"], sourceLocation: sourceLocation)
 }
 
+extension ProcessSensitive {
 @Suite("Edit commands, end to end", .serialized)
 struct EditCommandTests {
     @Test func versionAndHelp() throws {
@@ -277,4 +278,5 @@ struct EditCommandTests {
         #expect(forced.status == 0)
         #expect(forced.stderr.contains("--force"))
     }
+}
 }

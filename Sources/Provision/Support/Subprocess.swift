@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSystem
 
 /// A finished child process.
 public struct ProcessOutput: Sendable {
@@ -177,7 +178,7 @@ public enum Subprocess {
         sigdelset(&all, SIGSTOP)
         posix_spawnattr_setsigdefault(&attr, &all)
         var flags = Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
-        if newSession { flags |= Int16(0x80) }  // POSIX_SPAWN_SETSID (glibc 2.26+)
+        if newSession { flags |= vmp_spawn_setsid_flag() }
         posix_spawnattr_setflags(&attr, flags)
         let env = environment ?? currentEnvironment()
         var pid: pid_t = 0

@@ -1,0 +1,15 @@
+#ifndef VMPROV_CSYSTEM_H
+#define VMPROV_CSYSTEM_H
+
+#include <signal.h>
+
+/* A signalfd for the signals in `mask` (which the caller has blocked); -1 on error. */
+int vmp_signalfd(const sigset_t *mask);
+/* The next signal number from a signalfd, 0 when none is pending, -1 on error. */
+int vmp_read_signal(int fd, int *sender_pid);
+/* Become a child subreaper, so orphans of our children are ours to reap (PID 1 is one already). */
+int vmp_set_child_subreaper(void);
+/* posix_spawn's POSIX_SPAWN_SETSID flag value on this system. */
+short vmp_spawn_setsid_flag(void);
+
+#endif

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A stop in progress: which action was sent and when.
+public struct StopState: Sendable, Equatable {
+    public var action: GuestAction
+    public var since: Double
+
+    public init(action: GuestAction, since: Double) {
+        self.action = action
+        self.since = since
+    }
+}
+
+/// Signals become guest actions. Pure: tested as a table.
+///
+/// TERM → STOP_ACTION (ACPI by default), INT → savestate, QUIT → poweroff, HUP → nothing. A second TERM escalates
+/// at once; an ACPI request still unanswered after STOP_TIMEOUT escalates to savestate; a failed action escalates
+/// to the next (savestate, then poweroff). Nothing ever weakens a stop already under way.
+public struct StopPolicy: Sendable, Equatable {
+    public var termAction: GuestAction
+    public var stopTimeout: Double
+
+    public init(termAction: GuestAction = .acpi, stopTimeout: Double = 120) {
+        self.termAction = termAction
+        self.stopTimeout = stopTimeout
+    }
+
+    static func rank(_ a: GuestAction) -> Int {
+        switch a {
+        case .acpi: return 0
+        case .savestate: return 1
+        case .poweroff: return 2
+        }
+    }
+
+    /// The action for a signal, or nil for none.
+    public func action(for signal: Int32, current: StopState?) -> GuestAction? {
+        let wanted: GuestAction
+        switch signal {
+        case SIGTERM:
+            if let current { return current.action.escalation }
+            wanted = termAction
+        case SIGINT: wanted = .savestate
+        case SIGQUIT: wanted = .poweroff
+        default: return nil
+        }
+        if let current, Self.rank(wanted) <= Self.rank(current.action) { return nil }
+        return wanted
+    }
+
+    /// What to do as time passes during a stop.
+    public func actionOnTick(current: StopState, now: Double) -> GuestAction? {
+        guard current.action == .acpi, now - current.since >= stopTimeout else { return nil }
+        return .savestate
+    }
+
+    /// What to do when sending `action` failed.
+    public func actionAfterFailure(of action: GuestAction) -> GuestAction? { action.escalation }
+}

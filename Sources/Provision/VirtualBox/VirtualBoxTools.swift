@@ -1,0 +1,129 @@
+/// Errors from VirtualBox's tools, with the argv and their stderr.
+public enum VirtualBoxError: Error, Sendable, CustomStringConvertible {
+    case missing(tool: String)
+    case failed(ProcessOutput)
+    case unparsable(what: String, output: String)
+
+    public var description: String {
+        switch self {
+        case let .missing(tool):
+            return "\(tool) is not installed or not on PATH; install VirtualBox (the container image has it)."
+        case let .failed(output):
+            return "VirtualBox failed: \(output.failureDescription)"
+        case let .unparsable(what, output):
+            return "cannot read the output of \(what):\n" + output.split(separator: "\n").prefix(10)
+                .map { "    " + $0 }.joined(separator: "\n")
+        }
+    }
+}
+
+/// What `controlvm` can ask of a running machine when stopping it.
+public enum GuestAction: String, Sendable, CaseIterable, Codable {
+    case acpi = "acpipowerbutton"
+    case savestate
+    case poweroff
+
+    /// Names as users write them in STOP_ACTION.
+    public init?(userValue: String) {
+        switch userValue.lowercased() {
+        case "acpi", "acpipowerbutton": self = .acpi
+        case "savestate", "save": self = .savestate
+        case "poweroff": self = .poweroff
+        default: return nil
+        }
+    }
+
+    /// The next, more forceful action; nil after poweroff.
+    public var escalation: GuestAction? {
+        switch self {
+        case .acpi: return .savestate
+        case .savestate: return .poweroff
+        case .poweroff: return nil
+        }
+    }
+}
+
+/// Typed invocations of VBoxManage and VBoxHeadless: argv arrays built here, output parsed here.
+public struct VirtualBoxTools: Sendable {
+    public var vboxManage: String
+    public var vboxHeadless: String
+    /// Environment for the tools (the caller's, with an English UTF-8 locale so messages parse).
+    public var environment: [String]
+
+    public init(vboxManage: String = "VBoxManage", vboxHeadless: String = "VBoxHeadless", environment: [String]? = nil) {
+        self.vboxManage = vboxManage
+        self.vboxHeadless = vboxHeadless
+        var env = (environment ?? Subprocess.currentEnvironment()).filter { !$0.hasPrefix("LC_ALL=") }
+        env.append("LC_ALL=C.UTF-8")
+        self.environment = env
+    }
+
+    // MARK: argv builders
+
+    public static func listVMs() -> [String] { ["list", "vms"] }
+    public static func showVMInfo(_ vm: String) -> [String] { ["showvminfo", vm, "--machinereadable"] }
+    public static func registerVM(_ path: String) -> [String] { ["registervm", path] }
+    public static func controlVM(_ vm: String, _ action: GuestAction) -> [String] { ["controlvm", vm, action.rawValue] }
+    public static func version() -> [String] { ["--version"] }
+    public static func getExtraData(_ vm: String, _ key: String) -> [String] { ["getextradata", vm, key] }
+    public static func setExtraData(_ vm: String, _ key: String, _ value: String) -> [String] { ["setextradata", vm, key, value] }
+    public static func startHeadless(_ vm: String) -> [String] { ["--startvm", vm] }
+    /// The NVRAM steps that turn on secure boot on a new EFI machine, in order.
+    public static func secureBootSteps(_ vm: String) -> [[String]] {
+        [["modifynvram", vm, "inituefivarstore"],
+         ["modifynvram", vm, "enrollmssignatures"],
+         ["modifynvram", vm, "enrollorclpk"],
+         ["modifynvram", vm, "secureboot", "--enable"]]
+    }
+    public static func installExtensionPack(_ file: String, licenseSHA256: String) -> [String] {
+        ["extpack", "install", "--replace", "--accept-license=\(licenseSHA256)", file]
+    }
+
+    // MARK: running
+
+    /// Runs VBoxManage with `args`; a non-zero exit is an error carrying the output.
+    @discardableResult
+    public func manage(_ args: [String]) throws(VirtualBoxError) -> ProcessOutput {
+        let out: ProcessOutput
+        do {
+            out = try Subprocess.run([vboxManage] + args, environment: environment)
+        } catch {
+            throw .missing(tool: vboxManage)
+        }
+        guard out.status == 0 else { throw .failed(out) }
+        return out
+    }
+
+    public func listVMs() throws(VirtualBoxError) -> [VMListEntry] {
+        VMListParser.parse(try manage(Self.listVMs()).stdoutText)
+    }
+
+    public func info(_ vm: String) throws(VirtualBoxError) -> MachineInfo {
+        MachineInfo(parsing: try manage(Self.showVMInfo(vm)).stdoutText)
+    }
+
+    public func state(_ vm: String) throws(VirtualBoxError) -> VMState {
+        let out = try manage(Self.showVMInfo(vm))
+        guard let state = MachineInfo(parsing: out.stdoutText).state else {
+            throw .unparsable(what: "VBoxManage showvminfo", output: out.stdoutText)
+        }
+        return state
+    }
+
+    public func version() throws(VirtualBoxError) -> VBoxVersion {
+        let out = try manage(Self.version())
+        guard let v = VBoxVersion.parse(out.stdoutText) else {
+            throw .unparsable(what: "VBoxManage --version", output: out.stdoutText)
+        }
+        return v
+    }
+
+    /// `getextradata`: "Value: X" or "No value set!".
+    public func extraData(_ vm: String, _ key: String) throws(VirtualBoxError) -> String? {
+        let text = try manage(Self.getExtraData(vm, key)).stdoutText
+        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix("Value: ") {
+            return String(line.dropFirst(7))
+        }
+        return nil
+    }
+}

@@ -1,0 +1,500 @@
+#!/usr/bin/env python3
+"""A faithful fake of VirtualBox's command-line tools, for vmprov's tests (never shipped).
+
+Installed as symlinks named VBoxManage, VBoxHeadless, VBoxSVC and VBoxXPCOMIPCD; behaves by the name it is run
+under. It prints what the real tools print (see shared/reference/vboxmanage-behaviour.md), keeps its state in
+files under $FAKEVBOX_HOME, and has real timings: an ACPI shutdown takes FAKEVBOX_ACPI_DELAY seconds,
+VBoxHeadless saves the state on TERM/INT/HUP, and VBoxSVC lingers FAKEVBOX_SVC_LINGER seconds after its last
+client (started detached, so its parent is init or the nearest subreaper).
+
+Knobs: FAKEVBOX_VERSION (7.1.4), FAKEVBOX_REVISION, FAKEVBOX_WARN (logname|vboxdrv), FAKEVBOX_ACPI_DELAY (2),
+FAKEVBOX_IGNORE_ACPI (1 = the guest ignores ACPI), FAKEVBOX_SVC_LINGER (5), FAKEVBOX_START_DELAY (0.5),
+FAKEVBOX_HEADLESS_FAIL (1 = power-up fails), FAKEVBOX_SAVESTATE_FAIL (1 = savestate fails).
+"""
+import fcntl
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+PROG = os.path.basename(sys.argv[0])
+HOME = os.environ.get("FAKEVBOX_HOME") or os.path.join(os.path.expanduser("~"), ".fakevbox")
+VERSION = os.environ.get("FAKEVBOX_VERSION", "7.1.4")
+REVISION = os.environ.get("FAKEVBOX_REVISION", "165100")
+MAJOR, MINOR = (int(x) for x in VERSION.split("_")[0].split(".")[:2])
+SEVEN = MAJOR >= 7
+os.makedirs(HOME, exist_ok=True)
+REGISTRY = os.path.join(HOME, "registry.json")
+LOCK = os.path.join(HOME, "lock")
+
+
+def now_iso():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09d" % int((t % 1) * 1e9 // 1e6 * 1e6)
+
+
+class Locked:
+    def __enter__(self):
+        self.f = open(LOCK, "a")
+        fcntl.flock(self.f, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *a):
+        fcntl.flock(self.f, fcntl.LOCK_UN)
+        self.f.close()
+
+
+def load():
+    try:
+        with open(REGISTRY) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {"machines": []}
+
+
+def save(reg):
+    tmp = REGISTRY + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(reg, f)
+    os.replace(tmp, REGISTRY)
+
+
+def alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def err(*lines):
+    for line in lines:
+        sys.stderr.write("%s: error: %s\n" % (PROG, line))
+    sys.stderr.flush()
+
+
+def com_error(message, code, component, iface, context, source):
+    err(message,
+        "Details: code %s, component %s, interface %s, callee nsISupports" % (code, component, iface),
+        'Context: "%s" at line %d of file %s' % (context, 42, source))
+
+
+def warnings():
+    w = os.environ.get("FAKEVBOX_WARN", "")
+    if "logname" in w:
+        print("WARNING: Environment variable LOGNAME or USER does not correspond to effective user id.")
+    if "vboxdrv" in w:
+        print("WARNING: The vboxdrv kernel module is not loaded. Either there is no module\n"
+              "         available for the current kernel (%s) or it failed to\n"
+              "         load. Please recompile the kernel module and install it by\n\n"
+              "           sudo /sbin/vboxconfig\n\n"
+              "         You will not be able to start VMs until this problem is fixed." % os.uname().release)
+
+
+def find(reg, arg):
+    key = arg.strip("{}").lower()
+    for m in reg["machines"]:
+        if m["uuid"] == key or m["name"] == arg:
+            return m
+    return None
+
+
+def effective_state(m):
+    """VBoxSVC's client watcher: a VM whose process died while running is aborted."""
+    if m["state"] in ("running", "starting", "paused", "saving", "restoring", "stopping") and not alive(m.get("pid")):
+        m["state"] = "aborted-saved" if m["state"] == "restoring" and SEVEN else "aborted"
+        m["changed"] = now_iso()
+    return m["state"]
+
+
+# ---------------------------------------------------------------- VBoxSVC and VBoxXPCOMIPCD
+
+def touch_client():
+    with open(os.path.join(HOME, "last-client"), "w") as f:
+        f.write(str(time.time()))
+
+
+def ensure_svc():
+    touch_client()
+    with Locked():
+        try:
+            pid = int(open(os.path.join(HOME, "svc.pid")).read())
+        except (OSError, ValueError):
+            pid = 0
+        if alive(pid):
+            return
+        here = os.path.dirname(os.path.abspath(sys.argv[0]))
+        # Detached like the real one: our child forks the service and exits, so the service is an orphan.
+        starter = os.fork()
+        if starter == 0:
+            os.setsid()
+            child = subprocess.Popen([os.path.join(here, "VBoxSVC"), "--auto-shutdown"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+            with open(os.path.join(HOME, "svc.pid"), "w") as f:
+                f.write(str(child.pid))
+            if not SEVEN or MINOR == 0:
+                subprocess.Popen([os.path.join(here, "VBoxXPCOMIPCD")], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+            os._exit(0)
+        os.waitpid(starter, 0)
+
+
+def svc_main():
+    linger = float(os.environ.get("FAKEVBOX_SVC_LINGER", "5"))
+    while True:
+        time.sleep(0.1)
+        reg = load()
+        busy = any(alive(m.get("pid")) for m in reg["machines"])
+        try:
+            last = float(open(os.path.join(HOME, "last-client")).read())
+        except (OSError, ValueError):
+            last = 0
+        if not busy and time.time() - last > linger:
+            return 0
+
+
+def ipcd_main():
+    # Exits when VBoxSVC (its last client) has gone.
+    time.sleep(0.3)
+    while True:
+        try:
+            pid = int(open(os.path.join(HOME, "svc.pid")).read())
+        except (OSError, ValueError):
+            pid = 0
+        if not alive(pid):
+            return 0
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- VBoxManage
+
+def progress(stream=sys.stderr, start=0):
+    for p in range(start, 100, 10):
+        stream.write("%d%%..." % p)
+        stream.flush()
+        time.sleep(0.01)
+    stream.write("100%\n")
+    stream.flush()
+
+
+def showvminfo(m):
+    state = m["state"]
+    lines = ['name="%s"' % m["name"].replace("\\", "\\\\").replace('"', '\\"')]
+    if SEVEN and MINOR == 0:
+        lines.append("Encryption:     disabled")
+    elif SEVEN:
+        lines.append('encryption="disabled"')
+    lines.append('groups="/"')
+    if SEVEN and MINOR >= 1:
+        lines.append('platformArchitecture="x86"')
+    cfg = m["cfg"].replace("\\", "\\\\").replace('"', '\\"')
+    folder = os.path.dirname(m["cfg"])
+    lines += ['ostype="%s"' % m.get("ostype", "Other_64"), 'UUID="%s"' % m["uuid"], 'CfgFile="%s"' % cfg,
+              'SnapFldr="%s/Snapshots"' % folder, 'LogFldr="%s/Logs"' % folder, 'hardwareuuid="%s"' % m["uuid"],
+              "memory=%d" % m.get("memory", 1024), 'pagefusion="off"', "vram=16", "cpuexecutioncap=100",
+              'hpet="off"', 'cpu-profile="host"', 'chipset="piix3"', 'firmware="%s"' % m.get("firmware", "BIOS"),
+              "cpus=1", 'pae="on"', 'longmode="on"', 'triplefaultreset="off"', 'apic="on"', 'x2apic="on"',
+              'nested-hw-virt="off"', "cpuid-portability-level=0", 'bootmenu="messageandmenu"', 'boot1="disk"',
+              'boot2="dvd"', 'boot3="none"', 'boot4="none"', 'acpi="on"', 'ioapic="on"', 'biosapic="apic"',
+              "biossystemtimeoffset=0"]
+    if m.get("firmware") == "EFI":
+        key = "NvramFile" if SEVEN and MINOR >= 1 else "BIOS NVRAM File"
+        lines.append('%s="%s/%s.nvram"' % (key, folder, m["name"]))
+    lines += ['rtcuseutc="on"', 'hwvirtex="on"', 'nestedpaging="on"', 'largepages="on"', 'vtxvpid="on"',
+              'vtxux="on"', 'paravirtprovider="default"', 'effparavirtprovider="kvm"',
+              'VMState="%s"' % state, 'VMStateChangeTime="%s"' % m.get("changed", now_iso())]
+    if state in ("saved", "aborted-saved"):
+        lines.append('VMStateFile="%s/Snapshots/%s.sav"' % (folder, m.get("changed", "x").replace(":", "-")))
+    lines += ['graphicscontroller="vmsvga"', "monitorcount=1", 'accelerate3d="off"']
+    if alive(m.get("pid")):
+        lines.append('SessionName="headless"')
+    print("\n".join(lines))
+
+
+def manage_main(args):
+    if not args:
+        warnings()
+        print("Oracle %sVirtualBox Command Line Management Interface Version %s" % ("" if MINOR >= 1 and SEVEN else "VM ", VERSION))
+        return 0
+    if args[0] in ("-v", "-V", "--version", "-version", "-Version"):
+        warnings()
+        print("%sr%s" % (VERSION, REVISION))
+        return 0
+    warnings()
+    ensure_svc()
+    try:
+        return manage_command(args)
+    finally:
+        touch_client()
+
+
+def manage_command(args):
+    cmd = args[0]
+    if cmd == "list" and args[1:2] == ["vms"]:
+        with Locked():
+            reg = load()
+        for m in reg["machines"]:
+            print('"%s" {%s}' % (m["name"], m["uuid"]))
+        return 0
+    if cmd == "registervm":
+        if len(args) != 2:
+            err("Invalid parameter '%s'" % args[-1]) if len(args) > 2 else None
+            return 2 if len(args) > 2 else 1
+        path = os.path.abspath(args[1])
+        if os.environ.get("FAKEVBOX_REGISTER_FAIL") == "1" or not os.path.isfile(path):
+            err("Runtime error opening '%s' for reading VERR_FILE_NOT_FOUND (File not found.)." % path)
+            err("/build/src/VBox/Main/src-server/MachineImpl.cpp[123] (HRESULT Machine::initFromSettings(VirtualBox*, const com::Utf8Str&, const com::Guid*, const com::Utf8Str&))")
+            err("Details: code NS_ERROR_FAILURE (0x80004005), component MachineWrap, interface IMachine, callee nsISupports")
+            err('Context: "OpenMachine(Bstr(a->argv[0]).raw(), Bstr(strPassword).raw(), machine.asOutParam()))" at line 168 of file VBoxManageMisc.cpp')
+            return 1
+        try:
+            root = ET.parse(path).getroot()
+        except ET.ParseError as e:
+            err("%s." % e, "Location: '%s', line 1 (1), column 1." % path)
+            return 1
+        machine = next((c for c in root if c.tag.split("}")[-1] == "Machine"), None)
+        if machine is None or "uuid" not in machine.attrib:
+            err("Error in %s (line 1) -- Required Machine/@uuid or @name attributes is missing." % path)
+            return 1
+        uuid = machine.attrib["uuid"].strip("{}").lower()
+        firmware = "BIOS"
+        for el in machine.iter():
+            if el.tag.split("}")[-1] == "Firmware":
+                firmware = el.attrib.get("type", "BIOS")
+        extra = {}
+        for el in machine.iter():
+            if el.tag.split("}")[-1] == "ExtraDataItem":
+                extra[el.attrib.get("name")] = el.attrib.get("value")
+        with Locked():
+            reg = load()
+            if find(reg, uuid):
+                com_error("Trying to open a VM config '%s' which has the same UUID as an existing virtual machine" % path,
+                          "NS_ERROR_FAILURE (0x80004005)", "MachineWrap", "IMachine",
+                          "OpenMachine(Bstr(a->argv[0]).raw(), Bstr(strPassword).raw(), machine.asOutParam()))",
+                          "VBoxManageMisc.cpp")
+                return 1
+            reg["machines"].append({"uuid": uuid, "name": machine.attrib.get("name", ""), "cfg": path,
+                                    "ostype": machine.attrib.get("OSType", "Other_64"), "state": "poweroff",
+                                    "changed": now_iso(), "pid": 0, "firmware": firmware, "extradata": extra})
+            save(reg)
+        return 0
+    if cmd in ("showvminfo", "controlvm", "getextradata", "setextradata", "modifynvram"):
+        if len(args) < 2:
+            return 1
+        with Locked():
+            reg = load()
+            m = find(reg, args[1])
+            if m:
+                effective_state(m)
+                save(reg)
+        if not m:
+            if re.fullmatch(r"\{?[0-9a-fA-F-]{36}\}?", args[1]):
+                msg = "Could not find a registered machine with UUID {%s}" % args[1].strip("{}").lower()
+            else:
+                msg = "Could not find a registered machine named '%s'" % args[1]
+            com_error(msg, "VBOX_E_OBJECT_NOT_FOUND (0x80bb0001)", "VirtualBoxWrap", "IVirtualBox",
+                      "FindMachine(Bstr(VMNameOrUuid).raw(), machine.asOutParam())", "VBoxManageInfo.cpp")
+            return 1
+        if cmd == "showvminfo":
+            showvminfo(m)
+            return 0
+        if cmd == "getextradata":
+            value = m.get("extradata", {}).get(args[2]) if len(args) > 2 else None
+            print("Value: %s" % value if value else "No value set!")
+            return 0
+        if cmd == "setextradata":
+            with Locked():
+                reg = load()
+                mm = find(reg, args[1])
+                mm.setdefault("extradata", {})[args[2]] = args[3] if len(args) > 3 else None
+                save(reg)
+            return 0
+        if cmd == "modifynvram":
+            with open(os.path.join(HOME, "nvram.log"), "a") as f:
+                f.write(" ".join(args[2:]) + "\n")
+            return 0
+        # controlvm
+        action = args[2] if len(args) > 2 else ""
+        if not alive(m.get("pid")):
+            err("Machine '%s' is not currently running%s" % (args[1], "." if SEVEN else ""))
+            return 1
+        if action == "acpipowerbutton":
+            if m["state"] not in ("running", "teleporting", "livesnapshotting"):
+                api = {"paused": "Paused", "starting": "Starting", "saving": "Saving"}.get(m["state"], m["state"])
+                com_error("Invalid machine state: %s" % api, "VBOX_E_INVALID_VM_STATE (0x80bb0002)", "ConsoleWrap",
+                          "IConsole", "PowerButton()", "VBoxManageControlVM.cpp")
+                return 1
+            request(m, "acpi")
+            return 0
+        if action in ("poweroff", "savestate"):
+            if action == "savestate" and os.environ.get("FAKEVBOX_SAVESTATE_FAIL") == "1":
+                sys.stderr.write("0%...10%...20%...E_FAIL\n")
+                err("Failed to save machine state.")
+                com_error("Saving the state failed", "NS_ERROR_FAILURE (0x80004005)", "ConsoleWrap", "IConsole",
+                          "HRESULT handleControlVM(HandlerArg*)", "VBoxManageControlVM.cpp")
+                return 1
+            request(m, action)
+            target = "poweroff" if action == "poweroff" else "saved"
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                with Locked():
+                    cur = find(load(), m["uuid"])
+                if cur["state"] == target:
+                    break
+                time.sleep(0.05)
+            progress()
+            return 0
+        err("Invalid parameter '%s'" % action)
+        return 1
+    err("Invalid command '%s'" % cmd)
+    return 2
+
+
+def request(m, what):
+    with open(os.path.join(HOME, "request-%s" % m["uuid"]), "w") as f:
+        f.write(what)
+
+
+def set_state(uuid, state, pid=None):
+    with Locked():
+        reg = load()
+        m = find(reg, uuid)
+        m["state"] = state
+        m["changed"] = now_iso()
+        if pid is not None:
+            m["pid"] = pid
+        save(reg)
+
+
+# ---------------------------------------------------------------- VBoxHeadless
+
+def banner():
+    if SEVEN:
+        print("Oracle %sVirtualBox Headless Interface %s" % ("VM " if MINOR == 0 else "", VERSION))
+        print("Copyright (C) 2008-2024 Oracle and/or its affiliates")
+        print("")
+    else:
+        print("Oracle VM VirtualBox Headless Interface %s" % VERSION)
+        print("(C) 2008-2022 Oracle Corporation")
+        print("All rights reserved.")
+        print("")
+    sys.stdout.flush()
+
+
+def headless_main(args):
+    banner()
+    vm = None
+    for i, a in enumerate(args):
+        if a in ("-s", "-startvm", "--startvm") and i + 1 < len(args):
+            vm = args[i + 1]
+    if vm is None:
+        print("Usage: ...")
+        return 1
+    ensure_svc()
+    with Locked():
+        reg = load()
+        m = find(reg, vm)
+        if m:
+            effective_state(m)
+            save(reg)
+    if not m:
+        print("Invalid machine name or UUID!\n")
+        return 1
+    if alive(m.get("pid")):
+        err("The machine '%s' is already locked for a session (or being unlocked)" % m["name"],
+            "Details: code VBOX_E_INVALID_OBJECT_STATE (0x80bb0007), component MachineWrap, interface IMachine, callee nsISupports",
+            'Context: "LockMachine(session, LockType_VM)" at line 1000 of file VBoxHeadless.cpp')
+        return 1
+    uuid = m["uuid"]
+    try:
+        os.unlink(os.path.join(HOME, "request-%s" % uuid))
+    except OSError:
+        pass
+    got = []
+
+    def on_signal(sig, frame):
+        got.append(sig)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(s, on_signal)
+    restoring = m["state"] in ("saved", "aborted-saved")
+    set_state(uuid, "restoring" if restoring else "starting", os.getpid())
+    sys.stderr.write("%s virtual machine: " % ("Restoring" if restoring else "Starting"))
+    sys.stderr.flush()
+    delay = float(os.environ.get("FAKEVBOX_START_DELAY", "0.5"))
+    for p in range(10, 100, 10):
+        time.sleep(delay / 10)
+        sys.stderr.write("%d%%..." % p)
+        sys.stderr.flush()
+    if os.environ.get("FAKEVBOX_HEADLESS_FAIL") == "1":
+        sys.stderr.write("Operation failed: NS_ERROR_FAILURE\n")
+        print("Error: failed to start machine. Error message: Failed to open/create the internal network 'HostInterfaceNetworking-eth9' (VERR_INTNET_FLT_IF_NOT_FOUND).")
+        set_state(uuid, "poweroff", 0)
+        return 1
+    sys.stderr.write("100%\n")
+    sys.stderr.flush()
+    set_state(uuid, "running")
+    acpi_at = None
+    acpi_delay = float(os.environ.get("FAKEVBOX_ACPI_DELAY", "2"))
+    while True:
+        time.sleep(0.05)
+        if got:
+            sig = got[0]
+            if SEVEN:
+                sys.stderr.write("VBoxHeadless: signal %s(on thread main)\n" % signal.strsignal(sig))
+                sys.stderr.flush()
+            set_state(uuid, "saving")
+            sys.stderr.write("Saving the execution state of the virtual machine: ")
+            for p in range(10, 100, 10):
+                time.sleep(0.02)
+                sys.stderr.write("%d%%..." % p)
+            sys.stderr.write("100%\n")
+            sys.stderr.flush()
+            set_state(uuid, "saved", 0)
+            return 0
+        path = os.path.join(HOME, "request-%s" % uuid)
+        try:
+            req = open(path).read()
+            os.unlink(path)
+        except OSError:
+            req = ""
+        if req == "acpi" and os.environ.get("FAKEVBOX_IGNORE_ACPI") != "1" and acpi_at is None:
+            acpi_at = time.time() + acpi_delay
+        if req == "poweroff" or (acpi_at is not None and time.time() >= acpi_at):
+            set_state(uuid, "poweroff", 0)
+            return 0
+        if req == "savestate":
+            set_state(uuid, "saving")
+            time.sleep(0.2)
+            set_state(uuid, "saved", 0)
+            return 0
+
+
+def set_process_name(name):
+    """Run through env, the kernel names us python3; the real tools' command names are what /proc shows."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except Exception:
+        pass
+
+
+if __name__ == "__main__":
+    set_process_name(PROG)
+    if PROG == "VBoxSVC":
+        sys.exit(svc_main())
+    if PROG == "VBoxXPCOMIPCD":
+        sys.exit(ipcd_main())
+    if PROG == "VBoxHeadless":
+        sys.exit(headless_main(sys.argv[1:]))
+    sys.exit(manage_main(sys.argv[1:]))

@@ -1,0 +1,146 @@
+import Foundation
+import Provision
+import Testing
+import TestSupport
+
+func transcript(_ path: String) -> String? {
+    guard let corpus = TestPaths.corpus else { return nil }
+    return String(decoding: bytes(corpus.appendingPathComponent("vboxmanage/" + path)), as: UTF8.self)
+}
+
+@Suite("VirtualBox output parsers and argv")
+struct VirtualBoxParserTests {
+    @Test func versionsIncludingWarningsAndSuffixes() throws {
+        #expect(VBoxVersion.parse("7.1.4r165100\n") == VBoxVersion(major: 7, minor: 1, build: 4, suffix: "", revision: 165100))
+        #expect(VBoxVersion.parse("7.0.20_Ubuntur163906")?.number == "7.0.20")
+        #expect(VBoxVersion.parse("7.0.20_Ubuntur163906")?.suffix == "_Ubuntu")
+        #expect(VBoxVersion.parse("6.1.38_Ubuntur153438")?.revision == 153438)
+        #expect(VBoxVersion.parse("WARNING: Environment variable LOGNAME or USER does not correspond to effective user id.\n7.1.4r165100\n")?.number == "7.1.4")
+        guard TestPaths.corpus != nil else { return TestPaths.corpusMissing("version transcripts") }
+        for (file, expected) in [("7.1/version-logname-warning-7.1.4.txt", "7.1.4"), ("7.0/version-7.0.20-oracle.txt", "7.0.20"),
+                                 ("6.1/version-6.1.38_Ubuntu.txt", "6.1.38"), ("6.1/version-6.1.32-oracle.txt", "6.1.32"),
+                                 ("6.1/version-vboxdrv-warning-rpmfusion-fedora.txt", nil),
+                                 ("6.1/wrapper-warning-vboxdrv-not-loaded-manjaro.txt", nil)] as [(String, String?)] {
+            let text = try #require(transcript(file))
+            // Drop the "$ command" lines the captures carry.
+            let output = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("$ ") }
+                .joined(separator: "\n")
+            if let expected {
+                #expect(VBoxVersion.parse(output)?.number == expected, "\(file)")
+            } else {
+                _ = VBoxVersion.parse(output)  // must not crash on warning-only text
+            }
+        }
+    }
+
+    @Test func listVMsTranscripts() throws {
+        #expect(VMListParser.parse("\"a \\\"b\\\" {c}\" {2e16b1fc-675d-4a7a-a9a1-e89a8bde7874}\r\n") ==
+                [VMListEntry(name: "a \\\"b\\\" {c}", uuid: "2e16b1fc-675d-4a7a-a9a1-e89a8bde7874")])
+        #expect(VMListParser.parse("").isEmpty)
+        guard let two = transcript("5.2/list-vms-two-vms.txt") else { return TestPaths.corpusMissing("list vms transcripts") }
+        #expect(VMListParser.parse(two).map(\.name) == ["Ubuntu", "go-virtualbox"])
+        let spaces = try #require(transcript("unknown/list-vms-inaccessible-macos-names-with-spaces.txt"))
+        let entries = VMListParser.parse(spaces)
+        #expect(entries.first?.inaccessible == true)
+        #expect(entries.contains { $0.name == "Hortonworks Sandbox with HDP 2.3.2" })
+        // The fixture is a Python list of the output's lines.
+        let fixture = try #require(transcript("unknown/list-vms-fixture-gns3-name-with-newline.txt"))
+        let lines = fixture.split(separator: "\n").compactMap { line -> String? in
+            guard let a = line.firstIndex(of: "'"), let b = line.lastIndex(of: "'"), a < b else { return nil }
+            return String(line[line.index(after: a)..<b])
+        }
+        let parsed = VMListParser.parse(lines.joined(separator: "\n"))
+        #expect(parsed.map(\.name) == ["Windows 8.1", "Carriage\nReturn", "<inaccessible>", "Linux Microcore 4.7.1"])
+        let warning = try #require(transcript("4.3/list-runningvms-vboxdrv-warning-annotate-output.txt"))
+        #expect(!VMListParser.parse(warning).contains { $0.name.hasPrefix("WARNING") })
+    }
+
+    @Test func showVMInfoTranscripts() throws {
+        guard let text = transcript("7.0/showvminfo-machinereadable-poweroff-encryption-line.txt") else {
+            return TestPaths.corpusMissing("showvminfo transcripts")
+        }
+        let info = MachineInfo(parsing: text)
+        #expect(info.state == .poweroff)
+        #expect(info["name"] == "manjaro-gnome-x64-full-clean")
+        #expect(info["memory"] == "4096")
+        #expect(info["BIOS NVRAM File"]?.hasSuffix(".nvram") == true)
+        #expect(info.pairs.contains { $0.key == "Encryption:     disabled" && $0.value == nil })
+        #expect(info["description"]?.contains("\n") == true, "multi-line values are joined")
+        let saved = try #require(transcript("5.2/showvminfo-machinereadable-saved-macos.txt"))
+        #expect(MachineInfo(parsing: saved).state == .saved)
+        let windows = try #require(transcript("6.0/showvminfo-machinereadable-running-windows-vagrant-debug-excerpt.txt"))
+        let w = MachineInfo(parsing: windows)
+        #expect(w["CfgFile"]?.contains("\\VirtualBox VMs\\") == true, "doubled backslashes are unescaped")
+        for state in VMState.allCases {
+            #expect(MachineInfo(parsing: "VMState=\"\(state.rawValue)\"\n").state == state)
+        }
+    }
+
+    @Test func quotedKeysGluedLinesAndPlaceholders() {
+        let text = "\"SATA Controller-0-0\"=\"/vms/a b.vdi\"\ncpuid=00000001,00000000,1,2,3,4bootmenu=\"messageandmenu\"\n"
+            + "vrdeproperty[VideoChannel/Enabled]=<not set>\nVideoMode=\"1024,768,32\"@0,0 1\n rec_screen0\nVMState=\"running\"\n"
+        let info = MachineInfo(parsing: text)
+        #expect(info["SATA Controller-0-0"] == "/vms/a b.vdi")
+        #expect(info["vrdeproperty[VideoChannel/Enabled]"] == "<not set>")
+        #expect(info["VideoMode"] == "1024,768,32@0,0 1")
+        #expect(info.state == .running)
+    }
+
+    @Test func argvBuilders() {
+        #expect(VirtualBoxTools.listVMs() == ["list", "vms"])
+        #expect(VirtualBoxTools.showVMInfo("u") == ["showvminfo", "u", "--machinereadable"])
+        #expect(VirtualBoxTools.controlVM("u", .acpi) == ["controlvm", "u", "acpipowerbutton"])
+        #expect(VirtualBoxTools.controlVM("u", .savestate) == ["controlvm", "u", "savestate"])
+        #expect(VirtualBoxTools.registerVM("/vms/a b/x.vbox") == ["registervm", "/vms/a b/x.vbox"])
+        #expect(VirtualBoxTools.startHeadless("u") == ["--startvm", "u"])
+        #expect(VirtualBoxTools.secureBootSteps("u").map { $0.dropFirst(2).joined(separator: " ") }
+                == ["inituefivarstore", "enrollmssignatures", "enrollorclpk", "secureboot --enable"])
+        #expect(VirtualBoxTools.installExtensionPack("/p.vbox-extpack", licenseSHA256: "ab")
+                == ["extpack", "install", "--replace", "--accept-license=ab", "/p.vbox-extpack"])
+        #expect(VBoxErrorText.firstError("VBoxManage: error: Machine 'x' is not currently running.\n") == "Machine 'x' is not currently running.")
+    }
+}
+
+@Suite("Stop policy")
+struct StopPolicyTests {
+    @Test(arguments: [
+        // signal, current action, expected
+        (SIGTERM, nil, GuestAction.acpi),
+        (SIGINT, nil, .savestate),
+        (SIGQUIT, nil, .poweroff),
+        (SIGTERM, .acpi, .savestate),
+        (SIGTERM, .savestate, .poweroff),
+        (SIGINT, .acpi, .savestate),
+        (SIGQUIT, .acpi, .poweroff),
+        (SIGQUIT, .savestate, .poweroff),
+    ] as [(Int32, GuestAction?, GuestAction)])
+    func signalTable(signal: Int32, current: GuestAction?, expected: GuestAction) {
+        let p = StopPolicy(termAction: .acpi, stopTimeout: 10)
+        #expect(p.action(for: signal, current: current.map { StopState(action: $0, since: 0) }) == expected)
+    }
+
+    @Test func nothingWeakensAStopOrActsOnHUP() {
+        let p = StopPolicy()
+        #expect(p.action(for: SIGINT, current: StopState(action: .savestate, since: 0)) == nil)
+        #expect(p.action(for: SIGINT, current: StopState(action: .poweroff, since: 0)) == nil)
+        #expect(p.action(for: SIGTERM, current: StopState(action: .poweroff, since: 0)) == nil)
+        #expect(p.action(for: SIGHUP, current: nil) == nil)
+    }
+
+    @Test func stopActionAndTimeout() {
+        #expect(StopPolicy(termAction: .savestate).action(for: SIGTERM, current: nil) == .savestate)
+        #expect(StopPolicy(termAction: .poweroff).action(for: SIGTERM, current: nil) == .poweroff)
+        let p = StopPolicy(termAction: .acpi, stopTimeout: 30)
+        #expect(p.actionOnTick(current: StopState(action: .acpi, since: 100), now: 129.9) == nil)
+        #expect(p.actionOnTick(current: StopState(action: .acpi, since: 100), now: 130) == .savestate)
+        #expect(p.actionOnTick(current: StopState(action: .savestate, since: 0), now: 1000) == nil)
+        #expect(p.actionAfterFailure(of: .acpi) == .savestate)
+        #expect(p.actionAfterFailure(of: .savestate) == .poweroff)
+        #expect(p.actionAfterFailure(of: .poweroff) == nil)
+        #expect(GuestAction(userValue: "ACPI") == .acpi && GuestAction(userValue: "nope") == nil)
+    }
+
+    @Test func healthyStates() {
+        #expect(VMState.allCases.filter(\.isHealthy) == [.saved, .running, .paused, .saving, .restoring])
+    }
+}
