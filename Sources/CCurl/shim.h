@@ -1,45 +1,103 @@
 #ifndef VMPROV_CCURL_SHIM_H
 #define VMPROV_CCURL_SHIM_H
 
+/*
+ * libcurl's C API for Swift, through typed wrappers: Swift never calls the variadic curl_easy_setopt /
+ * curl_easy_getinfo. libcurl is loaded with dlopen the first time a transfer needs it, so that commands that
+ * never download (every .vbox edit) do not pay for loading libcurl and its thirty dependencies at start-up.
+ */
 #include <curl/curl.h>
+#include <dlfcn.h>
+#include <stddef.h>
 
-/* Typed wrappers: Swift never calls the variadic curl_easy_setopt / curl_easy_getinfo. */
-static inline CURLcode vmp_curl_set_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
-static inline CURLcode vmp_curl_set_off(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
-static inline CURLcode vmp_curl_set_string(CURL *h, CURLoption o, const char *v) { return curl_easy_setopt(h, o, v); }
-static inline CURLcode vmp_curl_set_pointer(CURL *h, CURLoption o, void *v) { return curl_easy_setopt(h, o, v); }
-static inline CURLcode vmp_curl_set_slist(CURL *h, CURLoption o, struct curl_slist *v) { return curl_easy_setopt(h, o, v); }
+typedef struct {
+    int loaded;
+    void *handle;
+    CURLcode (*global_init)(long);
+    char *(*version)(void);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    CURLcode (*easy_perform)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} vmp_curl_api;
+
+/* The loaded API, or NULL when libcurl cannot be loaded (vmp_curl_load_error says why). */
+static inline vmp_curl_api *vmp_curl(void) {
+    static vmp_curl_api api;
+    if (!api.loaded) {
+        api.loaded = 1;
+        void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+        if (h == NULL) h = dlopen("libcurl.so", RTLD_NOW | RTLD_LOCAL);
+        if (h == NULL) return NULL;
+        *(void **)&api.global_init = dlsym(h, "curl_global_init");
+        *(void **)&api.version = dlsym(h, "curl_version");
+        *(void **)&api.easy_init = dlsym(h, "curl_easy_init");
+        *(void **)&api.easy_cleanup = dlsym(h, "curl_easy_cleanup");
+        *(void **)&api.easy_setopt = dlsym(h, "curl_easy_setopt");
+        *(void **)&api.easy_getinfo = dlsym(h, "curl_easy_getinfo");
+        *(void **)&api.easy_perform = dlsym(h, "curl_easy_perform");
+        *(void **)&api.easy_strerror = dlsym(h, "curl_easy_strerror");
+        *(void **)&api.slist_append = dlsym(h, "curl_slist_append");
+        *(void **)&api.slist_free_all = dlsym(h, "curl_slist_free_all");
+        if (!api.global_init || !api.version || !api.easy_init || !api.easy_cleanup || !api.easy_setopt ||
+            !api.easy_getinfo || !api.easy_perform || !api.easy_strerror || !api.slist_append || !api.slist_free_all) {
+            dlclose(h);
+            return NULL;
+        }
+        api.handle = h;
+    }
+    return api.handle ? &api : NULL;
+}
+
+static inline const char *vmp_curl_load_error(void) {
+    const char *e = dlerror();
+    return e ? e : "libcurl.so.4 not found";
+}
+
+static inline int vmp_curl_global_init(void) {
+    vmp_curl_api *a = vmp_curl();
+    return a != NULL && a->global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+static inline const char *vmp_curl_version(void) { vmp_curl_api *a = vmp_curl(); return a ? a->version() : "libcurl"; }
+static inline CURL *vmp_curl_easy_init(void) { return vmp_curl()->easy_init(); }
+static inline void vmp_curl_easy_cleanup(CURL *h) { vmp_curl()->easy_cleanup(h); }
+static inline CURLcode vmp_curl_easy_perform(CURL *h) { return vmp_curl()->easy_perform(h); }
+static inline const char *vmp_curl_easy_strerror(CURLcode c) { return vmp_curl()->easy_strerror(c); }
+static inline struct curl_slist *vmp_curl_slist_append(struct curl_slist *l, const char *s) { return vmp_curl()->slist_append(l, s); }
+static inline void vmp_curl_slist_free_all(struct curl_slist *l) { vmp_curl()->slist_free_all(l); }
+
+static inline CURLcode vmp_curl_set_long(CURL *h, CURLoption o, long v) { return vmp_curl()->easy_setopt(h, o, v); }
+static inline CURLcode vmp_curl_set_off(CURL *h, CURLoption o, curl_off_t v) { return vmp_curl()->easy_setopt(h, o, v); }
+static inline CURLcode vmp_curl_set_string(CURL *h, CURLoption o, const char *v) { return vmp_curl()->easy_setopt(h, o, v); }
+static inline CURLcode vmp_curl_set_pointer(CURL *h, CURLoption o, void *v) { return vmp_curl()->easy_setopt(h, o, v); }
+static inline CURLcode vmp_curl_set_slist(CURL *h, CURLoption o, struct curl_slist *v) { return vmp_curl()->easy_setopt(h, o, v); }
 
 typedef size_t (*vmp_curl_data_cb)(char *ptr, size_t size, size_t nmemb, void *userdata);
-typedef int (*vmp_curl_xferinfo_cb)(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
 
 static inline CURLcode vmp_curl_set_write(CURL *h, vmp_curl_data_cb cb, void *userdata) {
-    CURLcode rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb);
+    CURLcode rc = vmp_curl()->easy_setopt(h, CURLOPT_WRITEFUNCTION, cb);
     if (rc != CURLE_OK) return rc;
-    return curl_easy_setopt(h, CURLOPT_WRITEDATA, userdata);
+    return vmp_curl()->easy_setopt(h, CURLOPT_WRITEDATA, userdata);
 }
 static inline CURLcode vmp_curl_set_header(CURL *h, vmp_curl_data_cb cb, void *userdata) {
-    CURLcode rc = curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb);
+    CURLcode rc = vmp_curl()->easy_setopt(h, CURLOPT_HEADERFUNCTION, cb);
     if (rc != CURLE_OK) return rc;
-    return curl_easy_setopt(h, CURLOPT_HEADERDATA, userdata);
-}
-static inline CURLcode vmp_curl_set_xferinfo(CURL *h, vmp_curl_xferinfo_cb cb, void *userdata) {
-    CURLcode rc = curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, cb);
-    if (rc != CURLE_OK) return rc;
-    rc = curl_easy_setopt(h, CURLOPT_XFERINFODATA, userdata);
-    if (rc != CURLE_OK) return rc;
-    return curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    return vmp_curl()->easy_setopt(h, CURLOPT_HEADERDATA, userdata);
 }
 
-static inline CURLcode vmp_curl_get_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
-static inline CURLcode vmp_curl_get_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
-static inline CURLcode vmp_curl_get_string(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode vmp_curl_get_long(CURL *h, CURLINFO i, long *v) { return vmp_curl()->easy_getinfo(h, i, v); }
+static inline CURLcode vmp_curl_get_off(CURL *h, CURLINFO i, curl_off_t *v) { return vmp_curl()->easy_getinfo(h, i, v); }
+static inline CURLcode vmp_curl_get_string(CURL *h, CURLINFO i, char **v) { return vmp_curl()->easy_getinfo(h, i, v); }
 
-/* CURLOPT_PROTOCOLS_STR appeared in 7.85; Debian 12 ships 7.88. */
+/* Only http and https, for the first request and every redirect (CURLOPT_PROTOCOLS_STR: libcurl 7.85+). */
 static inline CURLcode vmp_curl_only_http(CURL *h) {
-    CURLcode rc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode rc = vmp_curl()->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     if (rc != CURLE_OK) return rc;
-    return curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    return vmp_curl()->easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 }
 
 #endif

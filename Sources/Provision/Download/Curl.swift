@@ -2,12 +2,15 @@ import CCurl
 
 /// libcurl, initialised once, the first time a transfer needs it (never at start-up).
 enum CurlGlobal {
-    static let initialised: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+    static let initialised: Bool = vmp_curl_global_init() != 0
 
     static var version: String {
-        guard let v = curl_version() else { return "libcurl" }
+        guard let v = vmp_curl_version() else { return "libcurl" }
         return String(cString: v)
     }
+
+    /// Why libcurl could not be loaded.
+    static var loadError: String { String(cString: vmp_curl_load_error()) }
 }
 
 /// What one HTTP exchange said in its headers (the last response, after redirects).
@@ -62,13 +65,13 @@ final class CurlEasy {
     private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 
     init?() {
-        guard CurlGlobal.initialised, let h = curl_easy_init() else { return nil }
+        guard CurlGlobal.initialised, let h = vmp_curl_easy_init() else { return nil }
         handle = h
     }
 
     deinit {
-        if let headers { curl_slist_free_all(headers) }
-        curl_easy_cleanup(handle)
+        if let headers { vmp_curl_slist_free_all(headers) }
+        vmp_curl_easy_cleanup(handle)
     }
 
     func set(_ option: CURLoption, _ value: Int) { _ = vmp_curl_set_long(handle, option, value) }
@@ -76,7 +79,7 @@ final class CurlEasy {
     func setOffset(_ option: CURLoption, _ value: Int64) { _ = vmp_curl_set_off(handle, option, curl_off_t(value)) }
 
     func addHeader(_ line: String) {
-        headers = curl_slist_append(headers, line)
+        headers = vmp_curl_slist_append(headers, line)
     }
 
     func applyHeaders() {
@@ -90,10 +93,10 @@ final class CurlEasy {
         }
         let code = errorBuffer.withUnsafeMutableBufferPointer { buf -> CURLcode in
             _ = vmp_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, buf.baseAddress)
-            return curl_easy_perform(handle)
+            return vmp_curl_easy_perform(handle)
         }
         let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return (code, detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)
+        return (code, detail.isEmpty ? String(cString: vmp_curl_easy_strerror(code)) : detail)
     }
 
     var responseCode: Int {

@@ -98,7 +98,8 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
         case let .exists(path, reason): return "\(path): \(reason)"
         case let .tooLarge(url, limit): return "\(url): more than \(limit) bytes; this is not a checksum file, "
             + "signature or key."
-        case .curlUnavailable: return "libcurl could not be initialised."
+        case .curlUnavailable:
+            return "libcurl could not be loaded (\(CurlGlobal.loadError)); install it (Debian: libcurl4, Arch: curl)."
         }
     }
 }
