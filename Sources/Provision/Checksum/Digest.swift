@@ -120,6 +120,11 @@ public struct StreamingHasher: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Lowercase hex SHA-1 of some bytes (OpenPGP v4 fingerprints).
+    public static func sha1Hex(_ bytes: [UInt8]) -> String {
+        hex(Insecure.SHA1.hash(data: bytes))
+    }
+
     /// Lowercase hex SHA-256 of some bytes.
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
         hex(SHA256.hash(data: bytes))

@@ -39,6 +39,12 @@ public enum FileHasher {
         }
     }
 
+    /// Bytes a file occupies on disk (sparse files take less than their size).
+    public static func allocated(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_blocks) * 512 : 0
+    }
+
     /// File size, 0 when absent.
     public static func size(_ path: String) -> Int64 {
         var st = stat()

@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where profiles are found: `$VMPROV_PROFILES` folders (colon-separated) first, then the installed ones
+/// (`<prefix>/share/vmprov/profiles` next to the binary, /usr/local/share, /usr/share), then `./profiles`.
+public struct ProfileCatalog: Sendable {
+    public var folders: [String]
+
+    public init(folders: [String]) {
+        self.folders = folders
+    }
+
+    /// The default search path.
+    public static func standard(extra: String?, executable: String) -> ProfileCatalog {
+        var folders = (extra ?? "").split(separator: ":").map(String.init).filter { !$0.isEmpty }
+        let binDir = executable.split(separator: "/").dropLast().joined(separator: "/")
+        folders.append("/" + binDir + "/../share/vmprov/profiles")
+        folders += ["/usr/local/share/vmprov/profiles", "/usr/share/vmprov/profiles"]
+        // A binary built in a source tree (.build/…/vmprov) finds the tree's profiles.
+        var parts = binDir.split(separator: "/").map(String.init)
+        while !parts.isEmpty {
+            let dir = "/" + parts.joined(separator: "/")
+            if access(dir + "/Package.swift", F_OK) == 0 {
+                folders.append(dir + "/profiles")
+                break
+            }
+            parts.removeLast()
+        }
+        folders.append("profiles")
+        return ProfileCatalog(folders: folders)
+    }
+
+    /// Every profile file, first folder wins for a name.
+    public func files() -> [(name: String, path: String)] {
+        var seen = Set<String>()
+        var out: [(String, String)] = []
+        for folder in folders {
+            guard let dir = opendir(folder) else { continue }
+            var names: [String] = []
+            while let e = readdir(dir) {
+                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if n.hasSuffix(".yaml") || n.hasSuffix(".yml") { names.append(n) }
+            }
+            closedir(dir)
+            for n in names.sorted() {
+                let name = String(n.prefix { $0 != "." })
+                if seen.insert(name).inserted { out.append((name, folder + "/" + n)) }
+            }
+        }
+        return out
+    }
+
+    /// Loads one profile by name.
+    public func load(_ name: String) throws(ProfileError) -> Profile {
+        guard let file = files().first(where: { $0.name == name }) else {
+            let known = files().map(\.name).joined(separator: ", ")
+            throw ProfileError(file: name, key: nil, message: "no such profile; known: \(known.isEmpty ? "none" : known) "
+                + "(searched \(folders.joined(separator: ", ")))")
+        }
+        return try Self.load(path: file.path)
+    }
+
+    public static func load(path: String) throws(ProfileError) -> Profile {
+        let bytes: [UInt8]
+        do { bytes = try TempFiles.read(path) } catch { throw ProfileError(file: path, key: nil, message: error.description) }
+        let profile = try ProfileLoader.parse(String(decoding: bytes, as: UTF8.self), source: path)
+        let base = String(path.split(separator: "/").last?.prefix { $0 != "." } ?? "")
+        guard profile.name == base else {
+            throw ProfileError(file: path, key: "name", message: "\"\(profile.name)\" differs from the file name \"\(base)\"")
+        }
+        return profile
+    }
+
+    /// Every profile, with the errors of those that do not load.
+    public func loadAll() -> [Result<Profile, ProfileError>] {
+        files().map { f in
+            do throws(ProfileError) { return .success(try Self.load(path: f.path)) } catch { return .failure(error) }
+        }
+    }
+}
+
+/// OpenPGP public-key fingerprints (v4: SHA-1 over 0x99, length, key packet body), to check a downloaded key
+/// before trusting it.
+public enum OpenPGPKeys {
+    /// Fingerprints of the primary keys in binary or armoured key material.
+    public static func primaryFingerprints(_ data: [UInt8]) -> [String] {
+        let bytes = Armor.decodeAll(data, kind: "PGP PUBLIC KEY BLOCK") ?? data
+        var out: [String] = []
+        var i = 0
+        while i < bytes.count {
+            let tagByte = bytes[i]
+            guard tagByte & 0x80 != 0 else { break }
+            var tag: Int
+            var length = 0
+            var header = 1
+            if tagByte & 0x40 != 0 {
+                tag = Int(tagByte & 0x3F)
+                guard i + 1 < bytes.count else { break }
+                let l0 = Int(bytes[i + 1])
+                if l0 < 192 { length = l0; header = 2 }
+                else if l0 < 224 { guard i + 2 < bytes.count else { break }; length = ((l0 - 192) << 8) + Int(bytes[i + 2]) + 192; header = 3 }
+                else if l0 == 255 { guard i + 5 < bytes.count else { break }; length = (Int(bytes[i + 2]) << 24) | (Int(bytes[i + 3]) << 16) | (Int(bytes[i + 4]) << 8) | Int(bytes[i + 5]); header = 6 }
+                else { break }  // partial lengths never occur in key packets
+            } else {
+                tag = Int((tagByte >> 2) & 0x0F)
+                switch tagByte & 0x03 {
+                case 0: guard i + 1 < bytes.count else { return out }; length = Int(bytes[i + 1]); header = 2
+                case 1: guard i + 2 < bytes.count else { return out }; length = (Int(bytes[i + 1]) << 8) | Int(bytes[i + 2]); header = 3
+                case 2: guard i + 4 < bytes.count else { return out }; length = (Int(bytes[i + 1]) << 24) | (Int(bytes[i + 2]) << 16) | (Int(bytes[i + 3]) << 8) | Int(bytes[i + 4]); header = 5
+                default: return out
+                }
+            }
+            let start = i + header
+            guard start + length <= bytes.count else { break }
+            if tag == 6, length > 0, bytes[start] == 4 {
+                var material: [UInt8] = [0x99, UInt8(length >> 8), UInt8(length & 0xFF)]
+                material += bytes[start..<(start + length)]
+                out.append(StreamingHasher.sha1Hex(material).uppercased())
+            }
+            i = start + length
+        }
+        return out
+    }
+}

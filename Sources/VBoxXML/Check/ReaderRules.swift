@@ -1,0 +1,359 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One thing `vmprov check` found.
+public struct Finding: Sendable, Equatable, Codable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Codable {
+        /// VirtualBox refuses the file, or the machine cannot start.
+        case error
+        /// VirtualBox reads it, but ignores or changes the value silently.
+        case warning
+    }
+
+    public var severity: Severity
+    /// Element path with its line, e.g. `VirtualBox/Machine/Hardware/Memory (line 12)`.
+    public var location: String
+    public var message: String
+
+    public var description: String { "\(severity.rawValue): \(location): \(message)" }
+}
+
+/// VirtualBox's reader rules (Settings.cpp and the API checks it relies on) applied to a settings file.
+public struct ReaderRules {
+    let doc: VBoxSettings
+    /// Folder of the settings file, to find media with relative locations.
+    let folder: String
+    var findings: [Finding] = []
+
+    public static func check(_ doc: VBoxSettings) -> [Finding] {
+        var r = ReaderRules(doc: doc, folder: FileIO.directory(of: FileIO.resolved(doc.path)))
+        r.run()
+        return r.findings
+    }
+
+    mutating func add(_ s: Finding.Severity, _ index: Int, _ message: String) {
+        findings.append(Finding(severity: s, location: doc.location(of: index), message: message))
+    }
+
+    static let booleanAttributes: Set<String> = [
+        "enabled", "useHostIOCache", "Bootable", "hotpluggable", "passthrough", "allowMultiConnection",
+        "reuseSingleConnection", "cable", "localhost-reachable", "nonrotational", "discard", "tempeject",
+        "currentStateModified", "nameSync", "aborted", "enabledIn", "enabledOut", "useDefault", "autoMount",
+        "writable", "pass-domain", "use-proxy", "use-host-resolver", "logging", "proxy-only", "use-same-ports",
+    ]
+
+    /// Integer attributes by element (attribute → required).
+    static let integerAttributes: [String: [String: Bool]] = [
+        "Memory": ["RAMSize": true],
+        "CPU": ["count": false, "executionCap": false],
+        "Display": ["VRAMSize": false, "monitorCount": false],
+        "StorageController": ["PortCount": false, "Instance": false],
+        "AttachedDevice": ["port": true, "device": true],
+        "Adapter": ["slot": true, "speed": false, "bootPriority": false],
+        "Forwarding": ["proto": false, "hostport": false, "guestport": false],
+        "Order": ["position": true],
+        "RemoteDisplay": ["authTimeout": false],
+    ]
+
+    static let exactEnums: [String: (attribute: String, values: Set<String>)] = [
+        "Adapter": ("type", ["Am79C970A", "Am79C973", "Am79C960", "82540EM", "82543GC", "82545EM", "virtio", "NE1000",
+                             "NE2000", "WD8003", "WD8013", "3C503", "3C501"]),
+        "StorageController": ("type", ["AHCI", "PIIX3", "PIIX4", "ICH6", "LsiLogic", "BusLogic", "LsiLogicSas", "USB",
+                                       "NVMe", "VirtioSCSI", "I82078"]),
+        "Chipset": ("type", ["PIIX3", "ICH9", "ARMv8Virtual"]),
+        "Firmware": ("type", ["BIOS", "EFI", "EFI32", "EFI64", "EFIDUAL"]),
+        "Order": ("device", ["None", "Floppy", "DVD", "HardDisk", "Network"]),
+    ]
+
+    static let caseInsensitiveEnums: [String: (attribute: String, values: Set<String>)] = [
+        "Display": ("controller", ["vboxvga", "vmsvga", "vboxsvga", "none", "qemuramfb"]),
+        "RemoteDisplay": ("authType", ["null", "guest", "external"]),
+        "HardDisk": ("type", ["normal", "immutable", "writethrough", "shareable", "readonly", "multiattach"]),
+    ]
+
+    mutating func run() {
+        for (i, e) in doc.elements.enumerated() {
+            checkValues(i, e)
+        }
+        checkMachine()
+        checkStorage()
+        checkNetwork()
+        checkRemoteDisplay()
+        checkBootOrder()
+    }
+
+    mutating func checkValues(_ i: Int, _ e: XMLElementInfo) {
+        for (name, value) in e.attributes {
+            if Self.booleanAttributes.contains(name), VBoxValue.bool(value) == nil {
+                add(.warning, i, "\(name)=\"\(value)\" is not a boolean VirtualBox reads (true/false, yes/no, 1/0, "
+                    + "lowercase); it counts as absent and the default applies")
+            }
+        }
+        if let ints = Self.integerAttributes[e.name] {
+            for (name, required) in ints {
+                guard let value = e.attribute(name) else {
+                    if required { add(.error, i, "the required attribute \(name) is missing") }
+                    continue
+                }
+                if VBoxValue.uint(value) == nil {
+                    add(required ? .error : .warning, i, "\(name)=\"\(value)\" is not a number VirtualBox reads"
+                        + (required ? "; the file is refused" : "; the default applies"))
+                } else if value.count > 1, value.hasPrefix("0"), !value.hasPrefix("0x") {
+                    add(.warning, i, "\(name)=\"\(value)\" has a leading zero, so VirtualBox reads it as octal "
+                        + "(\(VBoxValue.uint(value) ?? 0)); write plain decimal")
+                }
+            }
+        }
+        if let rule = Self.exactEnums[e.name], let value = e.attribute(rule.attribute), !rule.values.contains(value) {
+            // A storage controller's or adapter's type outside Hardware is someone else's element.
+            add(.error, i, "\(rule.attribute)=\"\(value)\" is not a value VirtualBox knows (exact case: "
+                + rule.values.sorted().joined(separator: ", ") + "); registervm fails")
+        }
+        if let rule = Self.caseInsensitiveEnums[e.name], let value = e.attribute(rule.attribute),
+           !rule.values.contains(value.lowercased()) {
+            add(.error, i, "\(rule.attribute)=\"\(value)\" is not a value VirtualBox knows; registervm fails")
+        }
+        for name in ["uuid", "currentSnapshot"] {
+            guard let value = e.attribute(name) else { continue }
+            if ["Machine", "HardDisk", "Image", "Snapshot"].contains(e.name) || name == "currentSnapshot" {
+                guard let uuid = VBoxUUID(value) else {
+                    add(.error, i, "\(name)=\"\(value)\" is not a UUID; VirtualBox refuses the file")
+                    continue
+                }
+                if uuid.isZero { add(.error, i, "\(name) is the all-zero UUID, which VirtualBox refuses") }
+            }
+        }
+        for name in ["lastStateChange", "timeStamp"] {
+            guard let value = e.attribute(name) else { continue }
+            let chars = Array(value.utf8)
+            if chars.count <= 19 {
+                add(.warning, i, "\(name)=\"\(value)\" is too short for a timestamp; VirtualBox ignores it")
+            } else if chars.count != 20 || chars[19] != UInt8(ascii: "Z") || !Self.isTimestamp(chars) {
+                add(.error, i, "\(name)=\"\(value)\" is not in VirtualBox's format YYYY-MM-DDTHH:MM:SSZ "
+                    + "(no fractions, no offset); registervm fails with \"is not UTC date\"")
+            }
+        }
+        if e.name == "Adapter", let mac = e.attribute("MACAddress") {
+            let hex = mac.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x46) || ($0 >= 0x61 && $0 <= 0x66) }
+            let second = mac.count >= 2 ? Int(String(mac[mac.index(after: mac.startIndex)]), radix: 16) : nil
+            if mac.count != 12 || !hex || (second ?? 1) % 2 != 0 {
+                add(.error, i, "MACAddress=\"\(mac)\" is not 12 hex digits of a unicast address; the load fails "
+                    + "(\"Invalid MAC address format\")")
+            }
+        }
+    }
+
+    static func isTimestamp(_ c: [UInt8]) -> Bool {
+        let digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+        return digits.allSatisfy { c[$0] >= 0x30 && c[$0] <= 0x39 } && c[4] == 0x2D && c[7] == 0x2D && c[10] == 0x54
+            && c[13] == 0x3A && c[16] == 0x3A
+    }
+
+    mutating func checkMachine() {
+        let m = doc.elements[doc.machineIndex]
+        if m.attribute("uuid") == nil || m.attribute("name") == nil {
+            add(.error, doc.machineIndex, "Machine needs both uuid and name; VirtualBox refuses the file")
+        }
+        if doc.child(of: doc.hardwareIndex, named: "Memory").flatMap({ doc.elements[$0].attribute("RAMSize") }) == nil {
+            add(.error, doc.hardwareIndex, "Hardware/Memory@RAMSize is missing; VirtualBox refuses the file")
+        }
+    }
+
+    mutating func checkStorage() {
+        let underHardware = doc.child(of: doc.hardwareIndex, named: "StorageControllers")
+        let underMachine = doc.child(of: doc.machineIndex, named: "StorageControllers")
+        if underHardware != nil && underMachine != nil {
+            add(.error, underMachine!, "StorageControllers appear under both Machine and Hardware; VirtualBox "
+                + "reports duplicate controllers")
+        }
+        // Media in the registry, by UUID.
+        var media: [String: (index: Int, location: String, kind: String)] = [:]
+        if let registry = doc.child(of: doc.machineIndex, named: "MediaRegistry") {
+            var stack = [registry]
+            while let i = stack.popLast() {
+                let e = doc.elements[i]
+                if ["HardDisk", "Image"].contains(e.name), let uuid = e.attribute("uuid").flatMap(VBoxUUID.init) {
+                    let kind = e.name == "HardDisk" ? "HardDisk" : (doc.elements[e.parent ?? 0].name == "FloppyImages" ? "Floppy" : "DVD")
+                    media[uuid.description] = (i, e.attribute("location") ?? "", kind)
+                    if e.name == "HardDisk" || kind == "DVD" { checkMediumFile(i, e, kind: kind) }
+                }
+                stack.append(contentsOf: e.children)
+            }
+        }
+        guard let parent = underHardware ?? underMachine else { return }
+        var names = Set<String>()
+        for controller in doc.children(of: parent, named: "StorageController") {
+            let c = doc.elements[controller]
+            let name = c.attribute("name") ?? ""
+            if !names.insert(name).inserted {
+                add(.error, controller, "a second storage controller named \"\(name)\"; registervm fails")
+            }
+            let type = c.attribute("type") ?? ""
+            let portCount = VBoxValue.uint(c.attribute("PortCount")) ?? 2
+            let allowed: ClosedRange<Int>?
+            switch type {
+            case "AHCI": allowed = 1...30
+            case "PIIX3", "PIIX4", "ICH6": allowed = 2...2
+            case "LsiLogic", "BusLogic": allowed = 16...16
+            case "LsiLogicSas", "NVMe": allowed = 1...255
+            case "VirtioSCSI": allowed = 1...256
+            case "USB": allowed = 8...8
+            case "I82078": allowed = 1...1
+            default: allowed = nil
+            }
+            if let allowed, !allowed.contains(portCount) {
+                add(.error, controller, "PortCount \(portCount) is not allowed for a \(type) controller "
+                    + "(\(allowed.lowerBound == allowed.upperBound ? "exactly \(allowed.lowerBound)" : "\(allowed.lowerBound)-\(allowed.upperBound)"))")
+            }
+            var used = Set<String>()
+            for device in doc.children(of: controller, named: "AttachedDevice") {
+                let d = doc.elements[device]
+                guard let port = VBoxValue.uint(d.attribute("port")), let dev = VBoxValue.uint(d.attribute("device")) else { continue }
+                if !used.insert("\(port):\(dev)").inserted {
+                    add(.error, device, "port \(port) device \(dev) is used twice on \"\(name)\"; registervm fails "
+                        + "(\"Duplicate attachments\")")
+                }
+                if port >= portCount {
+                    add(.error, device, "port \(port) is beyond the controller's PortCount \(portCount)")
+                }
+                guard let type = d.attribute("type"), ["HardDisk", "DVD", "Floppy"].contains(type) else {
+                    add(.warning, device, "type=\"\(d.attribute("type") ?? "")\" is not HardDisk, DVD or Floppy; "
+                        + "VirtualBox ignores this attachment")
+                    continue
+                }
+                let image = doc.child(of: device, named: "Image").flatMap { doc.elements[$0].attribute("uuid") }
+                if type == "HardDisk" {
+                    guard let image, let uuid = VBoxUUID(image) else {
+                        add(.error, device, "a HardDisk attachment needs an Image with a uuid; registervm fails")
+                        continue
+                    }
+                    if media[uuid.description] == nil {
+                        add(.warning, device, "disk \(uuid.braced) is not in this machine's media registry; it must be "
+                            + "registered globally, or registervm fails")
+                    }
+                } else if let image, let uuid = VBoxUUID(image), media[uuid.description] == nil {
+                    add(.warning, device, "\(type) image \(uuid.braced) is not in the media registry; VirtualBox drops "
+                        + "it silently")
+                }
+            }
+        }
+    }
+
+    mutating func checkMediumFile(_ i: Int, _ e: XMLElementInfo, kind: String) {
+        guard let location = e.attribute("location"), !location.isEmpty else {
+            add(.error, i, "the medium has no location; VirtualBox refuses the file")
+            return
+        }
+        if kind == "HardDisk", e.attribute("format") == nil {
+            add(.error, i, "the disk has no format; VirtualBox refuses the file")
+        }
+        // Windows or other hosts' absolute paths cannot be checked here.
+        if location.contains("\\") || (location.count > 1 && Array(location)[1] == ":") { return }
+        let path = location.hasPrefix("/") ? location : folder + "/" + location
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            add(.warning, i, "\(location) does not exist; VirtualBox registers the machine but marks the medium "
+                + "inaccessible, and the machine will not start with it")
+            return
+        }
+        if kind == "HardDisk", (e.attribute("format") ?? "").uppercased() == "VDI",
+           let registered = e.attribute("uuid").flatMap(VBoxUUID.init) {
+            if let header = VDIWriter.creationUUID(path: path) {
+                if header != registered {
+                    add(.error, i, "\(location) has UUID \(header.braced) in its header, but the registry says "
+                        + "\(registered.braced); the machine will not start (\"UUID … does not match\")")
+                }
+            } else {
+                add(.error, i, "\(location) is not a VDI image (no VDI signature)")
+            }
+        }
+    }
+
+    mutating func checkNetwork() {
+        guard let network = doc.child(of: doc.hardwareIndex, named: "Network") else { return }
+        let slots = doc.networkSlots
+        var seenSlots = Set<Int>()
+        for adapter in doc.children(of: network, named: "Adapter") {
+            let a = doc.elements[adapter]
+            guard let slot = VBoxValue.uint(a.attribute("slot")) else { continue }
+            if slot >= slots.slots {
+                add(.error, adapter, "slot \(slot) is beyond the \(slots.chipset) chipset's \(slots.slots) adapters; "
+                    + "VirtualBox stops reading adapters here, silently")
+            }
+            if !seenSlots.insert(slot).inserted {
+                add(.warning, adapter, "slot \(slot) appears twice; the later element silently replaces the earlier")
+            }
+            let modes = a.children.filter { doc.elements[$0].name != "DisabledModes" }
+            if a.children.count > 2 || modes.count > 1 {
+                add(.error, adapter, "more than one attachment mode under one adapter; VirtualBox refuses it "
+                    + "(\"Invalid number of modes\")")
+            }
+            guard let nat = modes.first, doc.elements[nat].name == "NAT" else { continue }
+            var names = Set<String>()
+            var binds = Set<String>()
+            for (index, rule) in doc.forwards(inNAT: nat) {
+                let f = doc.elements[index]
+                if f.attribute("name") == nil {
+                    add(.warning, index, "a rule without a name; only one unnamed rule survives")
+                }
+                if !names.insert(rule.name).inserted {
+                    add(.warning, index, "a second rule named \"\(rule.name)\" on this adapter; VirtualBox keeps the "
+                        + "first and drops this one silently")
+                    continue
+                }
+                if rule.name.contains(",") {
+                    add(.error, index, "the rule name contains a comma, which breaks the rule sent to the NAT engine")
+                }
+                if let p = f.attribute("proto"), VBoxValue.uint(p) != 0, VBoxValue.uint(p) != 1 {
+                    if VBoxValue.uint(p) == nil {
+                        add(.warning, index, "proto=\"\(p)\" is not a number; VirtualBox reads TCP (write 0 for UDP, "
+                            + "1 for TCP)")
+                    } else {
+                        add(.error, index, "proto=\"\(p)\" is neither 0 (UDP) nor 1 (TCP); the rule is skipped at start")
+                    }
+                }
+                if f.attribute("guestport") == nil {
+                    add(.warning, index, "no guestport: VirtualBox silently uses the host port \(rule.hostPort)")
+                }
+                if rule.hostPort == 0 || rule.guestPort == 0 {
+                    add(.error, index, "a port is 0 (or missing, or above 65535); the machine fails to start "
+                        + "(\"configuration query for HostPort failed\")")
+                }
+                if !binds.insert("\(rule.hostIP)|\(rule.hostPort)|\(rule.proto)").inserted {
+                    add(.error, index, "another rule on this adapter binds \(rule.proto.rawValue) "
+                        + "\(rule.hostIP.isEmpty ? "" : rule.hostIP + ":")\(rule.hostPort); the machine fails to start")
+                }
+            }
+        }
+    }
+
+    mutating func checkRemoteDisplay() {
+        guard let rd = doc.remoteDisplayElement else { return }
+        if let p = doc.vrdeProperty("TCP/Ports"), let value = doc.elements[p].attribute("value"), value != "0",
+           case .failure(let e) = ValueCheck.vrdePorts(value) {
+            add(.error, p, "TCP/Ports \"\(value)\": \(e.message); the RDP server cannot listen")
+        }
+        if let props = doc.child(of: rd, named: "VRDEProperties") {
+            for p in doc.children(of: props, named: "Property") where doc.elements[p].attribute("name") == nil || doc.elements[p].attribute("value") == nil {
+                add(.error, p, "a VRDE property needs both name and value; VirtualBox refuses the file")
+            }
+        }
+        if let pack = doc.elements[rd].attribute("VRDEExtPack"), !pack.isEmpty {
+            add(.warning, rd, "VRDEExtPack=\"\(pack)\" names an extension pack; if no pack of that name is installed "
+                + "the machine fails to start (the name changed in 7.1)")
+        }
+    }
+
+    mutating func checkBootOrder() {
+        guard let boot = doc.child(of: doc.hardwareIndex, named: "Boot") else { return }
+        var positions = Set<Int>()
+        for order in doc.children(of: boot, named: "Order") {
+            guard let p = VBoxValue.uint(doc.elements[order].attribute("position")) else { continue }
+            if !(1...4).contains(p) { add(.error, order, "boot position \(p) is outside 1-4; VirtualBox refuses the file") }
+            if !positions.insert(p).inserted { add(.error, order, "boot position \(p) appears twice") }
+        }
+    }
+}
