@@ -69,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["vmprov", "VBoxXML", "TestSupport"]
+            dependencies: ["vmprov", "VBoxXML", "Provision", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]
