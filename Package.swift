@@ -28,6 +28,10 @@ let package = Package(
         .target(
             name: "CSystem"
         ),
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
         .target(
             name: "VBoxXML",
             dependencies: ["CLibXML2"]
@@ -37,6 +41,7 @@ let package = Package(
             dependencies: [
                 "CCurl",
                 "CSystem",
+                "CZlib",
                 "VBoxXML",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),

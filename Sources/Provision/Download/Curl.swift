@@ -1,4 +1,4 @@
-import CCurl
+internal import CCurl
 
 /// libcurl, initialised once, the first time a transfer needs it (never at start-up).
 enum CurlGlobal {

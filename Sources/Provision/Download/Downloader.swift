@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CCurl
+internal import CCurl
 
 /// Resumable, verified downloads over libcurl.
 ///

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CCurl
+internal import CCurl
 
 /// Why vmprov stopped a transfer from its own callbacks.
 enum TransferAbort: Equatable {

@@ -1,4 +1,4 @@
-import CLibXML2
+internal import CLibXML2
 
 /// One element of a parsed document: what libxml2 read, plus where its tags are in the bytes.
 public struct XMLElementInfo: Sendable {
