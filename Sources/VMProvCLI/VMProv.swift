@@ -20,7 +20,7 @@ public struct VMProv: ParsableCommand {
         version: version,
         subcommands: [
             EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self, Forwards.self, Show.self,
-            Create.self, Profiles.self, Check.self, Fetch.self, Verify.self, Run.self, List.self, State.self, Healthcheck.self,
+            Create.self, Profiles.self, Setup.self, Check.self, Fetch.self, Verify.self, Run.self, List.self, State.self, Healthcheck.self,
         ]
     )
 

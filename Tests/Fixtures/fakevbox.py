@@ -288,6 +288,8 @@ def manage_command(args):
                                     "changed": now_iso(), "pid": 0, "firmware": firmware, "extradata": extra})
             save(reg)
         return 0
+    if cmd == "extpack" and args[1:2] == ["install"]:
+        return extpack_install(args[2:])
     if cmd in ("showvminfo", "controlvm", "getextradata", "setextradata", "modifynvram"):
         if len(args) < 2:
             return 1
@@ -358,6 +360,36 @@ def manage_command(args):
         return 1
     err("Invalid command '%s'" % cmd)
     return 2
+
+
+def extpack_install(args):
+    import hashlib
+    import tarfile
+    accepted = [a.split("=", 1)[1].lower() for a in args if a.startswith("--accept-license=")]
+    files = [a for a in args if not a.startswith("--")]
+    if len(files) != 1:
+        err("Incorrect number of parameters")
+        return 2
+    path = os.path.abspath(files[0])
+    if not os.path.isfile(path):
+        com_error("'%s' file not found" % path, "NS_ERROR_FAILURE (0x80004005)", "ExtPackFileWrap", "IExtPackFile",
+                  "Install(fReplace, NULL, ptrProgress.asOutParam())", "VBoxManageMisc.cpp")
+        return 1
+    with tarfile.open(path, "r:gz") as t:
+        license = t.extractfile(t.getmember("./ExtPack-license.txt")).read()
+        xml = t.extractfile(t.getmember("./ExtPack.xml")).read().decode()
+    name = re.search(r"<Name>(.*?)</Name>", xml).group(1)
+    digest = hashlib.sha256(license).hexdigest()
+    with open(os.path.join(HOME, "extpack.log"), "a") as f:
+        f.write("accept-license=%s file=%s\n" % (",".join(accepted), os.path.basename(path)))
+    if digest not in accepted:
+        sys.stdout.write(license.decode() + "\nDo you agree to these license terms and conditions (y/n)? \n")
+        print('Installation of "%s" aborted.' % name)
+        return 1
+    print("License accepted.")
+    progress()
+    print('Successfully installed "%s".' % name)
+    return 0
 
 
 def request(m, what):

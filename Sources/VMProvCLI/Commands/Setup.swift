@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import Provision
+
+struct Setup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The image build step: timezone, user and group with a fixed id, VM folder, extension pack.",
+        discussion: """
+        Runs as root while the image builds; every step can run again and changes nothing the second time. \
+        --root applies everything under another folder (groupadd/useradd --prefix).
+
+        Example (the Dockerfile's step):
+          vmprov setup --timezone Europe/Berlin --user vbox --uid 1000 --vmdir /vms --extpack auto
+        """)
+
+    @Option(help: ArgumentHelp("Apply under this root folder instead of /.", valueName: "dir"))
+    var root = "/"
+
+    @Option(help: ArgumentHelp("Zone in the zoneinfo tree, e.g. Europe/Berlin.", valueName: "zone"))
+    var timezone: String?
+
+    @Option(help: ArgumentHelp("The unprivileged user VirtualBox runs as (needs --uid).", valueName: "name"))
+    var user: String?
+
+    @Option(help: ArgumentHelp("Its uid, also its group's gid.", valueName: "n"))
+    var uid: UInt32?
+
+    @Option(help: ArgumentHelp("The VM folder, owned by the user, mode u=rwX,g=rX,o= (needs --user).", valueName: "dir"))
+    var vmdir: String?
+
+    @Option(help: ArgumentHelp("auto (the installed VirtualBox's version), none, or a .vbox-extpack file.", valueName: "auto|none|file"))
+    var extpack = "none"
+
+    @Option(help: ArgumentHelp("Mirror for download.virtualbox.org/virtualbox.", valueName: "url"))
+    var extpackUrl: String?
+
+    func validate() throws {
+        if (user == nil) != (uid == nil) { throw ValidationError("--user and --uid go together.") }
+        if vmdir != nil && uid == nil { throw ValidationError("--vmdir needs --user and --uid (its owner).") }
+        if let u = extpackUrl, !(u.hasPrefix("https://") || u.hasPrefix("http://")) {
+            throw ValidationError("--extpack-url \(u): only http and https.")
+        }
+    }
+
+    func run() throws {
+        let setup = ImageSetup(root: root) { Output.out("setup: \($0)") }
+        do {
+            if let timezone { try setup.timezone(timezone) }
+            if let user, let uid { try setup.user(user, uid: uid) }
+            if let vmdir, let uid { try setup.directory(vmdir, uid: uid, mode: 0o750) }
+            switch extpack {
+            case "none":
+                break
+            case "auto":
+                var template = Array((TempFiles.base + "/vmprov-extpack-XXXXXX").utf8CString)
+                guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+                    throw SetupError("cannot create a temporary folder in \(TempFiles.base)")
+                }
+                let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                defer {
+                    for name in (try? listFolder(dir)) ?? [] { unlink(dir + "/" + name) }
+                    rmdir(dir)
+                }
+                var o = DownloadOptions()
+                o.userAgent = "vmprov/\(VMProv.version)"
+                try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader(options: o))
+                    .installMatching(base: extpackUrl, into: dir) { Output.out("setup: \($0)") }
+            default:
+                try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).install(extpack) { Output.out("setup: \($0)") }
+            }
+        } catch let e as SetupError {
+            throw CLIError(e.message, code: e.message.contains("does not exist") ? VMProvExit.noInput : VMProvExit.dataError)
+        }
+    }
+
+    func listFolder(_ dir: String) throws -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if n != "." && n != ".." { out.append(n) }
+        }
+        return out
+    }
+}
