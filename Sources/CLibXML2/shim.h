@@ -1,6 +1,11 @@
 #ifndef VMPROV_CLIBXML2_SHIM_H
 #define VMPROV_CLIBXML2_SHIM_H
 
+/* libxml2 can be built with ICU; its headers then pull in the system's <unicode/…>, which clashes with
+ * Foundation's own ICU module in any Swift module that sees both. vmprov never touches an encoding handler
+ * (the only place ICU types appear), so the ICU declarations are left out. */
+#include <libxml/xmlversion.h>
+#undef LIBXML_ICU_ENABLED
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// ../set-perm-vmsrc on temporary trees.
+@Suite("set-perm-vmsrc")
+struct SetPermTests {
+    static let script = TestPaths.packageRoot.appendingPathComponent("set-perm-vmsrc").path
+
+    /// chown and chmod stand-ins that only record their arguments, first on PATH.
+    static func recordingPath(_ dir: TempDir) -> [String: String] {
+        for tool in ["chown", "chmod"] {
+            let stub = dir.write("bin/\(tool)", "#!/bin/sh\necho \"\(tool) $*\" >> \(dir.file("calls").path)\n")
+            chmod(stub.path, 0o755)
+        }
+        return ["PATH": dir.file("bin").path + ":/usr/bin:/bin"]
+    }
+
+    func calls(_ dir: TempDir) -> String { String(decoding: bytes(dir.file("calls")), as: UTF8.self) }
+
+    @Test func readsTheEnvFileAsDataOnly() throws {
+        let dir = TempDir()
+        let vms = dir.file("data/vms").path
+        try FileManager.default.createDirectory(atPath: vms, withIntermediateDirectories: true)
+        let pwned = dir.file("pwned").path
+        dir.write("docker/.env", """
+        # comment\r
+        BASE='\(dir.path)/data'\r
+        export VMDIR=/vms
+        VMSRC="${BASE}/vms" # the folder
+        VBUID=4321
+        EVIL1=$(touch \(pwned))
+        EVIL2=`touch \(pwned)`
+        EVIL3=x; touch \(pwned)
+        EVIL4="$(touch \(pwned))"
+        """)
+        let env = Self.recordingPath(dir)
+        let r = try run(which("bash")!, [Self.script, "--env", dir.file("docker/.env").path], environment: env)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(!FileManager.default.fileExists(atPath: pwned), "nothing in .env ran")
+        #expect(calls(dir) == "chown -R -h -P -c 4321:4321 -- \(vms)\nchmod -R -c u=rwX,g=rX,o= -- \(vms)\n")
+        let dry = try run(which("bash")!, [Self.script, "--env", dir.file("docker/.env").path, "--dry-run"], environment: env)
+        #expect(dry.status == 0 && dry.stdout.contains("would run: chown -R -h -P 4321:4321 -- \(vms)"))
+        #expect(calls(dir).split(separator: "\n").count == 2, "--dry-run changes nothing")
+    }
+
+    @Test(arguments: [
+        ("VMSRC=\nVBUID=1000\n", "VMSRC is empty"),
+        ("VBUID=1000\n", "VMSRC is empty"),
+        ("VMSRC=/\nVBUID=1000\n", "root folder"),
+        ("VMSRC=/.//\nVBUID=1000\n", "root folder"),
+        ("VMSRC=LINK\nVBUID=1000\n", "is a symlink"),
+        ("VMSRC=FILE\nVBUID=1000\n", "is not a folder"),
+        ("VMSRC=MISSING\nVBUID=1000\n", "does not exist"),
+        ("VMSRC=DIR\nVBUID=abc\n", "not a number"),
+        ("VMSRC=DIR\nVBUID=0\n", "root"),
+        ("VMSRC=DIR\nnot a line\n", "not a KEY=VALUE line"),
+        ("VMSRC='DIR\nVBUID=1\n", "unterminated"),
+    ])
+    func refusals(envText: String, message: String) throws {
+        let dir = TempDir()
+        try FileManager.default.createDirectory(atPath: dir.file("dir").path, withIntermediateDirectories: true)
+        dir.write("file", "x")
+        try FileManager.default.createSymbolicLink(atPath: dir.file("link").path, withDestinationPath: "/")
+        let text = envText.replacingOccurrences(of: "LINK", with: dir.file("link").path)
+            .replacingOccurrences(of: "FILE", with: dir.file("file").path)
+            .replacingOccurrences(of: "MISSING", with: dir.file("missing").path)
+            .replacingOccurrences(of: "DIR", with: dir.file("dir").path)
+        let envFile = dir.write("x.env", text)
+        let r = try run(which("bash")!, [Self.script, "--env", envFile.path], environment: Self.recordingPath(dir))
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(calls(dir).isEmpty, "no chown or chmod ran")
+    }
+
+    @Test func realOwnershipAndModesWithoutFollowingSymlinks() throws {
+        guard geteuid() == 0 else { print("SKIPPED: chown to another uid needs root"); return }
+        let dir = TempDir()
+        let outside = dir.write("outside/secret", "do not touch")
+        chmod(outside.path, 0o644)
+        let vm = dir.file("vms/vm").path
+        try FileManager.default.createDirectory(atPath: vm, withIntermediateDirectories: true)
+        let disk = dir.write("vms/vm/vm.vdi", "disk")
+        chmod(disk.path, 0o644)
+        let tool = dir.write("vms/vm/tool.sh", "#!/bin/sh\n")
+        chmod(tool.path, 0o755)
+        try FileManager.default.createSymbolicLink(atPath: dir.file("vms/vm/escape").path, withDestinationPath: outside.path)
+        let envFile = dir.write("docker/.env", "VMSRC=../vms\nVBUID=4321\n")
+        let r = try run(which("bash")!, [Self.script, "--env", envFile.path])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(r.stdout.contains("changed ownership"))
+        func attrs(_ p: String) throws -> (Int, Int) {
+            let a = try FileManager.default.attributesOfItem(atPath: p)
+            return (a[.ownerAccountID] as? Int ?? -1, a[.posixPermissions] as? Int ?? -1)
+        }
+        #expect(try attrs(dir.file("vms").path) == (4321, 0o750))
+        #expect(try attrs(disk.path) == (4321, 0o640))
+        #expect(try attrs(tool.path) == (4321, 0o750))
+        #expect(try attrs(outside.path) == (0, 0o644), "the symlink's target outside VMSRC is untouched")
+    }
+}
