@@ -24,6 +24,13 @@ struct TargetOptions: ParsableArguments {
 }
 
 enum TargetResolver {
+    /// Resolves TARGET and reads the settings file, printing the document's own warnings.
+    static func load(_ given: String?) throws -> VBoxSettings {
+        let settings = try VBoxSettings.load(path: try resolve(given))
+        for w in settings.warnings { Output.warn(w) }
+        return settings
+    }
+
     static func resolve(_ given: String?) throws -> String {
         let candidate = given ?? Output.env("VMDIR") ?? "."
         var st = stat()

@@ -263,13 +263,8 @@ struct EditCommandTests {
         let dir = TempDir()
         let url = dir.write("m.vbox", sample)
         // A process whose command name is VBoxSVC, owned by this user.
-        let fake = dir.file("VBoxSVC").path
-        try FileManager.default.copyItem(atPath: try #require(which("sleep")), toPath: fake)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: fake)
-        p.arguments = ["30"]
-        try p.run()
-        defer { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        let svc = try NamedSleeper(name: "VBoxSVC")
+        defer { withExtendedLifetime(svc) {} }
         let r = try vmprov(["enable-rdp", url.path])
         #expect(r.status == 75)
         #expect(r.stderr.contains("VBoxSVC is running") && r.stderr.contains("--force"))

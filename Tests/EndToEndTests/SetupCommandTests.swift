@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 
 /// `vmprov setup` under a temporary root with real groupadd/useradd, and the extension pack from a local server.
+extension ProcessSensitive {
 @Suite("Setup command, end to end", .serialized)
 struct SetupCommandTests {
     /// A root with passwd, group, shadow, gshadow, login.defs, a zoneinfo tree and nologin.
@@ -116,4 +117,5 @@ struct SetupCommandTests {
         #expect(j.status == 65 && j.stderr.contains("not a gzip-compressed tar archive"))
         #expect(!FileManager.default.fileExists(atPath: fake.home.file("extpack.log").path))
     }
+}
 }

@@ -173,3 +173,24 @@ public final class Spawned: @unchecked Sendable {
         }
     }
 }
+
+/// A `sleep` copied under a VirtualBox process name (its /proc comm), killed when the value goes away.
+public final class NamedSleeper: @unchecked Sendable {
+    public let process = Process()
+    private let dir = TempDir("sleeper")
+
+    public init(name: String, seconds: Int = 30) throws {
+        let exe = dir.file(name).path
+        try FileManager.default.copyItem(atPath: which("sleep") ?? "/bin/sleep", toPath: exe)
+        process.executableURL = URL(fileURLWithPath: exe)
+        process.arguments = [String(seconds)]
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}

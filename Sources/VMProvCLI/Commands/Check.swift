@@ -19,8 +19,7 @@ struct Check: ParsableCommand {
     var json = false
 
     func run() throws {
-        let settings = try VBoxSettings.load(path: try TargetResolver.resolve(target))
-        for w in settings.warnings { Output.warn(w) }
+        let settings = try TargetResolver.load(target)
         let findings = ReaderRules.check(settings)
         if json {
             try JSONOut.print(findings)

@@ -34,8 +34,7 @@ struct Forwards: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try VBoxSettings.load(path: try TargetResolver.resolve(target))
-        for w in settings.warnings { Output.warn(w) }
+        let settings = try TargetResolver.load(target)
         let rows = settings.adapters.flatMap { a in
             a.forwards.map { Row(adapter: a.number, name: $0.name, proto: $0.proto.rawValue, hostIP: $0.hostIP,
                                  hostPort: $0.hostPort, guestIP: $0.guestIP, guestPort: $0.guestPort) }
@@ -71,8 +70,7 @@ struct Show: ParsableCommand {
     var json = false
 
     func run() throws {
-        let settings = try VBoxSettings.load(path: try TargetResolver.resolve(target))
-        for w in settings.warnings { Output.warn(w) }
+        let settings = try TargetResolver.load(target)
         let s = settings.summary
         if json { return try JSONOut.print(s) }
         Output.out("Name:      \(s.name)")
