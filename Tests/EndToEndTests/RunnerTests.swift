@@ -67,6 +67,19 @@ struct RunnerTests {
         #expect(try fake.state("vm") == state)
     }
 
+    @Test func hangUpLeavesTheGuestRunning() throws {
+        let fake = FakeVirtualBox()
+        fake.addMachine("vm", name: "vm")
+        let run = try start(fake)
+        #expect(run.waitFor("has started"))
+        run.signal(SIGHUP)
+        #expect(run.waitFor("SIGHUP ignored"))
+        #expect(try fake.state("vm") == "running")
+        run.signal(SIGQUIT)
+        #expect(run.wait() == 0)
+        #expect(try fake.state("vm") == "poweroff")
+    }
+
     @Test func stopActionSetsWhatTERMDoes() throws {
         let fake = FakeVirtualBox()
         fake.addMachine("vm", name: "vm")

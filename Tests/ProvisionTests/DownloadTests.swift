@@ -226,6 +226,50 @@ struct DownloadTests {
         #expect(throws: DownloadError.self) { try Downloader().fetchSmall("file:///etc/passwd") }
     }
 
+    @Test func httpsWithAPrivateCAAndNeverWithout() throws {
+        let nginx = try NginxServer(tls: true)
+        nginx.add("disk.iso", bytes: Self.payload)
+        let out = TempDir()
+        let url = "\(try #require(nginx.tlsBase))/disk.iso"
+        // The certificate is not in the system store: refused, not retried, nothing kept.
+        do {
+            _ = try Downloader(options: testOptions()).fetch(DownloadRequest(urls: [url], destination: out.file("a.iso").path,
+                                                                             expected: Self.digest))
+            Issue.record("an unverifiable certificate was accepted")
+        } catch {
+            guard case let .failed(attempts, _) = error else { Issue.record("\(error)"); return }
+            #expect(attempts.count == 1, "\(attempts)")
+            #expect(attempts[0].outcome.lowercased().contains("certificate"), "\(attempts)")
+        }
+        #expect(leftovers(out).isEmpty)
+        var o = testOptions()
+        o.caCertificate = nginx.certificate
+        let report = try Downloader(options: o).fetch(DownloadRequest(urls: [url], destination: out.file("b.iso").path,
+                                                                      expected: Self.digest))
+        #expect(report.digest == Self.digest)
+        let cli = try vmprov(["fetch", url, "--checksum", Self.digest.description, "-o", out.file("c.iso").path,
+                              "--cacert", nginx.certificate, "--no-cache", "--no-signature"])
+        #expect(cli.status == 0, "\(cli.output)")
+    }
+
+    @Test func progressLinesWhenNotATerminal() throws {
+        let nginx = try NginxServer(slowRate: "2m")
+        nginx.add("p.iso", bytes: Self.payload)
+        let out = TempDir()
+        let r = try vmprov(["fetch", "\(nginx.base)/slow/p.iso", "--checksum", Self.digest.description,
+                            "-o", out.file("p.iso").path, "--no-cache", "--no-signature"])
+        #expect(r.status == 0)
+        let percents = r.stderr.split(separator: "\n").filter { $0.hasPrefix("download: ") }
+            .compactMap { Int($0.dropFirst(10).prefix { $0.isNumber }) }
+        #expect(percents.count >= 5, "\(r.stderr)")
+        // One line per 5 % step at most (a 10 s heartbeat never triggers in this short run).
+        #expect(zip(percents, percents.dropFirst()).allSatisfy { $1 - $0 >= 5 }, "\(percents)")
+        #expect(!r.stderr.contains("\r"), "no terminal bar in logs")
+        let quiet = try vmprov(["fetch", "\(nginx.base)/p.iso", "--checksum", Self.digest.description,
+                                "-o", out.file("q.iso").path, "--no-cache", "--no-signature", "--quiet"])
+        #expect(quiet.status == 0 && !quiet.stderr.contains("download:"))
+    }
+
     @Test func tlsIsVerified() throws {
         // A TLS handshake with a plain-HTTP server fails: no insecure fallback exists.
         let nginx = try NginxServer()

@@ -43,12 +43,35 @@ public final class NginxServer: @unchecked Sendable {
     public var base: String { "http://127.0.0.1:\(port)" }
     public var accessLog: String { work.file("access.log").path }
 
-    public init(slowRate: String = "1m") throws {
+    /// The HTTPS port (a self-signed certificate for 127.0.0.1, `certificate`), when made with `tls: true`.
+    public private(set) var tlsPort: Int?
+    public var tlsBase: String? { tlsPort.map { "https://127.0.0.1:\($0)" } }
+    public var certificate: String { work.file("cert.pem").path }
+
+    public init(slowRate: String = "1m", tls: Bool = false) throws {
         root = TempDir("nginx-root")
         work = TempDir("nginx-work")
         chmod(root.path, 0o755)
         chmod(work.path, 0o755)
         port = freePort()
+        var tlsServer = ""
+        if tls {
+            let p = freePort()
+            let r = try run(which("openssl") ?? "/usr/bin/openssl", [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", work.file("key.pem").path,
+                "-out", work.file("cert.pem").path])
+            guard r.status == 0 else { throw ServerError(message: "openssl req failed: \(r.stderr)") }
+            tlsPort = p
+            tlsServer = """
+              server {
+                listen 127.0.0.1:\(p) ssl;
+                ssl_certificate \(work.path)/cert.pem;
+                ssl_certificate_key \(work.path)/key.pem;
+                root \(root.path);
+              }
+            """
+        }
         let nginx = which("nginx") ?? "/usr/sbin/nginx"
         let user = geteuid() == 0 ? "user root root;" : ""
         let conf = """
@@ -75,6 +98,7 @@ public final class NginxServer: @unchecked Sendable {
             location /slow/ { alias \(root.path)/; limit_rate \(slowRate); }
             location ~ ^/r/(.*)$ { return 302 /$1; }
           }
+        \(tlsServer)
         }
         """
         work.write("nginx.conf", conf)
