@@ -23,6 +23,15 @@ struct TargetOptions: ParsableArguments {
     }
 }
 
+/// TARGET and --json for the commands that only read a `.vbox`.
+struct ReadOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("A .vbox file or its folder (default: $VMDIR, then .).", valueName: "target"))
+    var target: String?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+}
+
 enum TargetResolver {
     /// Resolves TARGET and reads the settings file, printing the document's own warnings.
     static func load(_ given: String?) throws -> VBoxSettings {

@@ -19,8 +19,11 @@ public struct VMProv: ParsableCommand {
         """,
         version: version,
         subcommands: [
-            EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self, Forwards.self, Show.self,
-            Create.self, Profiles.self, Setup.self, Check.self, Fetch.self, Verify.self, Run.self, List.self, State.self, Healthcheck.self,
+            Create.self, Profiles.self,
+            EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self, Forwards.self, Show.self, Check.self,
+            Fetch.self, Verify.self,
+            Setup.self,
+            Run.self, List.self, State.self, Healthcheck.self,
         ]
     )
 

@@ -12,16 +12,12 @@ struct Check: ParsableCommand {
           vmprov check vms/ubuntu
         """)
 
-    @Argument(help: ArgumentHelp("A .vbox file or its folder (default: $VMDIR, then .).", valueName: "target"))
-    var target: String?
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var read: ReadOptions
 
     func run() throws {
-        let settings = try TargetResolver.load(target)
+        let settings = try TargetResolver.load(read.target)
         let findings = ReaderRules.check(settings)
-        if json {
+        if read.json {
             try JSONOut.print(findings)
         } else {
             for f in findings { Output.out(f.description) }

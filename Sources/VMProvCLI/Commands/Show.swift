@@ -17,11 +17,7 @@ struct Forwards: ParsableCommand {
         abstract: "List the NAT port forwards of every adapter.",
         discussion: "Example:\n  vmprov forwards vms/ubuntu --json")
 
-    @Argument(help: ArgumentHelp("A .vbox file or its folder (default: $VMDIR, then .).", valueName: "target"))
-    var target: String?
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var read: ReadOptions
 
     struct Row: Encodable {
         var adapter: Int
@@ -34,12 +30,12 @@ struct Forwards: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try TargetResolver.load(target)
+        let settings = try TargetResolver.load(read.target)
         let rows = settings.adapters.flatMap { a in
             a.forwards.map { Row(adapter: a.number, name: $0.name, proto: $0.proto.rawValue, hostIP: $0.hostIP,
                                  hostPort: $0.hostPort, guestIP: $0.guestIP, guestPort: $0.guestPort) }
         }
-        if json { return try JSONOut.print(rows) }
+        if read.json { return try JSONOut.print(rows) }
         if rows.isEmpty {
             Output.out("No port forwards in \(settings.path).")
             return
@@ -63,16 +59,12 @@ struct Show: ParsableCommand {
         abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage.",
         discussion: "Example:\n  vmprov show vms/ubuntu/ubuntu.vbox --json")
 
-    @Argument(help: ArgumentHelp("A .vbox file or its folder (default: $VMDIR, then .).", valueName: "target"))
-    var target: String?
-
-    @Flag(help: "Print JSON.")
-    var json = false
+    @OptionGroup var read: ReadOptions
 
     func run() throws {
-        let settings = try TargetResolver.load(target)
+        let settings = try TargetResolver.load(read.target)
         let s = settings.summary
-        if json { return try JSONOut.print(s) }
+        if read.json { return try JSONOut.print(s) }
         Output.out("Name:      \(s.name)")
         Output.out("UUID:      \(s.uuid)")
         Output.out("OS type:   \(s.osType)")
