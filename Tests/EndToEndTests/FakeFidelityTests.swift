@@ -99,7 +99,7 @@ struct FakeFidelityTests {
     }
 
     @Test func vboxSVCLingersAfterItsLastClient() throws {
-        let fake = FakeVirtualBox(knobs: ["FAKEVBOX_SVC_LINGER": "1.5"])
+        let fake = FakeVirtualBox(knobs: ["FAKEVBOX_SVC_LINGER": "3"])
         _ = try fake.tool("VBoxManage", ["list", "vms"])
         let pid = try #require(Int32(try String(contentsOf: fake.home.file("svc.pid"), encoding: .utf8)))
         var seen = false
@@ -110,7 +110,7 @@ struct FakeFidelityTests {
         #expect(seen, "the fake service shows up as VBoxSVC in /proc")
         usleep(700_000)
         #expect(kill(pid, 0) == 0, "still there shortly after the last client")
-        fake.waitForServicesToExit(seconds: 5)
+        fake.waitForServicesToExit(seconds: 10)
         let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
         #expect(kill(pid, 0) != 0 || stat.contains(") Z "))
     }
