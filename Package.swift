@@ -53,7 +53,6 @@ let package = Package(
                 "VBoxXML",
                 "Provision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(

@@ -48,19 +48,11 @@ enum TargetResolver {
                 + (given == nil ? " (from $VMDIR or the current folder)." : "."), code: VMProvExit.noInput)
         }
         if (st.st_mode & S_IFMT) != S_IFDIR { return candidate }
-        guard let dir = opendir(candidate) else {
+        guard let names = FileIO.names(in: candidate) else {
             throw CLIError("\(candidate): cannot list the folder: \(String(cString: strerror(errno))).",
                            code: VMProvExit.ioError)
         }
-        defer { closedir(dir) }
-        var found: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name.hasSuffix(".vbox") { found.append(name) }
-        }
-        found.sort()
+        let found = names.filter { $0.hasSuffix(".vbox") }.sorted()
         let base = candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate
         switch found.count {
         case 0:

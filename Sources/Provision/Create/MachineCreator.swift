@@ -109,7 +109,7 @@ public struct MachineCreator: Sendable {
         let final = req.directory + "/" + req.name
         var st = stat()
         if lstat(final, &st) == 0 && !req.force { throw .exists(path: final) }
-        downloaderMakeDirectories(req.directory)
+        downloader.makeDirectories(req.directory)
 
         // 1. The installer, verified, in the cache (resumable there).
         let (isoSource, digest, checksumOutcome, signatureOutcome, warnings) = try obtainISO(req, log: log)
@@ -122,7 +122,7 @@ public struct MachineCreator: Sendable {
         let staging = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         chmod(staging, 0o755)
         var done = false
-        defer { if !done { Self.removeTree(staging) } }
+        defer { if !done { FileIO.removeTree(staging) } }
 
         let isoName = isoSource.split(separator: "/").last.map(String.init) ?? "installer.iso"
         do {
@@ -168,7 +168,7 @@ public struct MachineCreator: Sendable {
             throw .io(IOError(path: final, operation: "rename the new folder into place", code: e))
         }
         done = true
-        if let old { Self.removeTree(old) }
+        if let old { FileIO.removeTree(old) }
         return CreateReport(folder: final, settingsFile: final + "/" + req.name + ".vbox", diskFile: final + "/" + diskName,
                             diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: digest,
                             checksumOutcome: checksumOutcome, signatureOutcome: signatureOutcome, warnings: warnings,
@@ -252,7 +252,7 @@ public struct MachineCreator: Sendable {
         defer { plan.cleanup() }
         warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
         let downloads = (cacheDirectory ?? req.directory + "/.vmprov-cache") + "/downloads"
-        downloaderMakeDirectories(downloads)
+        downloader.makeDirectories(downloads)
         let dest = downloads + "/" + fileName
         log("fetching \(urls[0])")
         let report: DownloadReport
@@ -276,7 +276,7 @@ public struct MachineCreator: Sendable {
     /// The profile's public key from the cache, downloading it once; its fingerprint is checked before use.
     func profileKey(fingerprint: String, url: String, log: (String) -> Void) throws(CreateError) -> String {
         let dir = (cacheDirectory ?? "/tmp/vmprov-keys") + "/keys"
-        downloaderMakeDirectories(dir)
+        downloader.makeDirectories(dir)
         let path = "\(dir)/\(fingerprint).asc"
         if let cached = try? TempFiles.read(path), OpenPGPKeys.primaryFingerprints(cached).contains(fingerprint) {
             return path
@@ -294,30 +294,10 @@ public struct MachineCreator: Sendable {
         return path
     }
 
-    func downloaderMakeDirectories(_ path: String) { downloader.makeDirectories(path) }
-
     /// A hard link when possible, a copy otherwise.
     static func linkOrCopy(_ source: String, to target: String) throws(IOError) {
         if link(source, target) == 0 { return }
         try FileHasher.copy(from: source, to: target)
-    }
-
-    /// Removes a folder and everything in it (no symlinks are followed).
-    static func removeTree(_ path: String) {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        if (st.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) {
-            var names: [String] = []
-            while let e = readdir(dir) {
-                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if n != "." && n != ".." { names.append(n) }
-            }
-            closedir(dir)
-            for n in names { removeTree(path + "/" + n) }
-            rmdir(path)
-        } else {
-            unlink(path)
-        }
     }
 }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VBoxXML
 
 /// Where profiles are found: `$VMPROV_PROFILES` folders (colon-separated) first, then the installed ones
 /// (`<prefix>/share/vmprov/profiles` next to the binary, /usr/local/share, /usr/share), then `./profiles`.
@@ -38,13 +39,7 @@ public struct ProfileCatalog: Sendable {
         var seen = Set<String>()
         var out: [(String, String)] = []
         for folder in folders {
-            guard let dir = opendir(folder) else { continue }
-            var names: [String] = []
-            while let e = readdir(dir) {
-                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if n.hasSuffix(".yaml") || n.hasSuffix(".yml") { names.append(n) }
-            }
-            closedir(dir)
+            let names = (FileIO.names(in: folder) ?? []).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
             for n in names.sorted() {
                 let name = String(n.prefix { $0 != "." })
                 if seen.insert(name).inserted { out.append((name, folder + "/" + n)) }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VBoxXML
 import CSystem
 
 /// Settings of `vmprov run`, from the environment (VMDIR, STOP_ACTION, STOP_TIMEOUT).
@@ -409,11 +410,7 @@ public enum VBoxFiles {
     public static func find(under root: String, depth: Int) -> [String] {
         var out: [String] = []
         func walk(_ dir: String, _ level: Int) {
-            guard let d = opendir(dir) else { return }
-            defer { closedir(d) }
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name == "." || name == ".." { continue }
+            for name in FileIO.names(in: dir) ?? [] {
                 let path = dir.hasSuffix("/") ? dir + name : dir + "/" + name
                 var st = stat()
                 guard lstat(path, &st) == 0 else { continue }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VBoxXML
 
 /// Reads `/proc` to find VirtualBox's background processes of one user.
 public enum ProcessTable {
@@ -15,13 +16,8 @@ public enum ProcessTable {
 
     /// Every process whose command name is one of `names` and whose real uid is `uid`.
     public static func find(names: Set<String>, uid: UInt32, procRoot: String = "/proc") -> [Entry] {
-        guard let dir = opendir(procRoot) else { return [] }
-        defer { closedir(dir) }
         var out: [Entry] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+        for name in FileIO.names(in: procRoot) ?? [] {
             guard let pid = Int32(name) else { continue }
             guard let comm = readSmall("\(procRoot)/\(name)/comm")?.split(separator: "\n").first.map(String.init),
                   names.contains(comm) else { continue }

@@ -88,6 +88,30 @@ public enum FileIO {
         return String(path[path.index(after: slash)...])
     }
 
+    /// The names in a folder (without `.` and `..`), unsorted; nil when it cannot be listed (`errno` says why).
+    public static func names(in folder: String) -> [String]? {
+        guard let dir = opendir(folder) else { return nil }
+        defer { closedir(dir) }
+        var out: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// Removes a file, or a folder and everything in it; symlinks are removed, never followed.
+    public static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in names(in: path) ?? [] { removeTree(path + "/" + name) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
     /// fsync a folder so that renames in it are durable.
     static func syncDirectory(_ dir: String) -> Int32? {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

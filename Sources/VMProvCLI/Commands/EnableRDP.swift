@@ -1,5 +1,5 @@
 import ArgumentParser
-import Crypto
+import Provision
 import VBoxXML
 
 struct EnableRDP: ParsableCommand {
@@ -75,11 +75,8 @@ struct EnableRDP: ParsableCommand {
                     + "Pipe the password in, for example: printf '%s\\n' \"$PW\" | vmprov enable-rdp --user \(user) "
                     + "--password-stdin", code: VMProvExit.usage)
             }
-            let digest = SHA256.hash(data: Array(password.utf8))
-            credentials = (user, digest.map { byte in
-                let hex = Array("0123456789abcdef".utf8)
-                return String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]], as: UTF8.self)
-            }.joined())
+            // VBoxAuthSimple compares lowercase hex SHA-256 of the raw password bytes.
+            credentials = (user, StreamingHasher.sha256Hex(Array(password.utf8)))
         }
         let request = RDPRequest(ports: port, address: address, auth: auth?.value, multiConnection: multiConnection,
                                  user: credentials)

@@ -5,6 +5,7 @@ import Musl
 #endif
 import ArgumentParser
 import Provision
+import VBoxXML
 
 struct Setup: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,10 +62,7 @@ struct Setup: ParsableCommand {
                     throw SetupError("cannot create a temporary folder in \(TempFiles.base)")
                 }
                 let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                defer {
-                    for name in (try? listFolder(dir)) ?? [] { unlink(dir + "/" + name) }
-                    rmdir(dir)
-                }
+                defer { FileIO.removeTree(dir) }
                 var o = DownloadOptions()
                 o.userAgent = "vmprov/\(VMProv.version)"
                 try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader(options: o))
@@ -75,16 +73,5 @@ struct Setup: ParsableCommand {
         } catch let e as SetupError {
             throw CLIError(e.message, code: e.message.contains("does not exist") ? VMProvExit.noInput : VMProvExit.dataError)
         }
-    }
-
-    func listFolder(_ dir: String) throws -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if n != "." && n != ".." { out.append(n) }
-        }
-        return out
     }
 }
