@@ -26,8 +26,19 @@ static xmlParserInputPtr vmp_xml_refuse_loader(const char *url, const char *id, 
     return NULL;
 }
 
+/* libxml2 2.12 changed xmlStructuredErrorFunc from (void *, xmlErrorPtr) to (void *, const xmlError *), and
+ * xmlCtxtGetLastError now returns a const pointer; clang 16+ rejects a handler of the other shape
+ * (-Wincompatible-function-pointer-types is an error there). The handler takes whichever the headers declare,
+ * and is passed where the library's own xmlStructuredErrorFunc typedef is expected, so a mismatch is caught
+ * (checked against the installed headers and a stub of the 2.12+ prototypes by Tests/VBoxXMLTests/ShimHeaderTests). */
+#if LIBXML_VERSION >= 21200
+typedef const xmlError *vmp_xml_error_ref;
+#else
+typedef xmlError *vmp_xml_error_ref;
+#endif
+
 static void vmp_xml_silent(void *ctx, const char *msg, ...) { (void)ctx; (void)msg; }
-static void vmp_xml_silent_structured(void *ctx, xmlErrorPtr err) { (void)ctx; (void)err; }
+static void vmp_xml_silent_structured(void *ctx, vmp_xml_error_ref err) { (void)ctx; (void)err; }
 
 /* Parse a settings document with no network, no entity substitution, no DTD loading, no recovery. */
 static inline vmp_xml_parse_result vmp_xml_parse(const char *buffer, int length, const char *url) {
@@ -44,7 +55,7 @@ static inline vmp_xml_parse_result vmp_xml_parse(const char *buffer, int length,
     int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_BIG_LINES;
     xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buffer, length, url, "UTF-8", options);
     if (doc == NULL || !ctxt->wellFormed) {
-        xmlErrorPtr err = xmlCtxtGetLastError(ctxt);
+        const xmlError *err = xmlCtxtGetLastError(ctxt);
         if (err != NULL) {
             result.line = err->line;
             result.column = err->int2;
