@@ -10,6 +10,8 @@ public enum VBoxXMLError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalid(path: String, message: String)
     /// An edit that VirtualBox would refuse or silently mangle.
     case conflict(path: String, message: String)
+    /// Another process holds the file (the edit lock); trying again later may succeed.
+    case busy(path: String, message: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum VBoxXMLError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .invalid(path, message):
             return "\(path): \(message)"
         case let .conflict(path, message):
+            return "\(path): \(message)"
+        case let .busy(path, message):
             return "\(path): \(message)"
         }
     }

@@ -40,6 +40,7 @@ extension VBoxXMLError {
         case .notFound: return VMProvExit.noInput
         case .io: return VMProvExit.ioError
         case .malformed, .invalid, .conflict: return VMProvExit.dataError
+        case .busy: return VMProvExit.tempFailure
         }
     }
 }

@@ -48,21 +48,33 @@ enum TargetResolver {
                 + (given == nil ? " (from $VMDIR or the current folder)." : "."), code: VMProvExit.noInput)
         }
         if (st.st_mode & S_IFMT) != S_IFDIR { return candidate }
-        guard let names = FileIO.names(in: candidate) else {
-            throw CLIError("\(candidate): cannot list the folder: \(String(cString: strerror(errno))).",
-                           code: VMProvExit.ioError)
+        let found: VBoxFileDiscovery.Found
+        do {
+            found = try VBoxFileDiscovery.inFolder(candidate)
+        } catch {
+            throw CLIError(error.description, code: error.exitCode)
         }
-        let found = names.filter { $0.hasSuffix(".vbox") }.sorted()
+        let names = found.machines.map(FileIO.basename)
         let base = candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate
-        switch found.count {
+        switch names.count {
         case 0:
+            if let backup = found.backups.first {
+                let name = FileIO.basename(backup)
+                var original = "NAME.vbox"
+                if case .formatBackup(let o) = VBoxFileDiscovery.classify(name) { original = o }
+                let all = found.backups.map(FileIO.basename).joined(separator: ", ")
+                throw CLIError("\(candidate): no machine settings file in this folder, only \(all): "
+                    + "a copy VirtualBox keeps of \(original) when it raises the settings format, never the machine "
+                    + "itself. Restore the machine's file (\(original), or \(original)-prev if present), or give "
+                    + "the copy's path explicitly (\(base)/\(name)) to use it anyway.", code: VMProvExit.noInput)
+            }
             throw CLIError("\(candidate): no .vbox file in this folder. Give the path of the machine's .vbox file.",
                            code: VMProvExit.noInput)
         case 1:
-            return base + "/" + found[0]
+            return found.machines[0]
         default:
-            throw CLIError("\(candidate): \(found.count) .vbox files in this folder (\(found.joined(separator: ", "))); "
-                + "name the one to use, for example \(base)/\(found[0]).", code: VMProvExit.usage)
+            throw CLIError("\(candidate): \(names.count) .vbox files in this folder (\(names.joined(separator: ", "))); "
+                + "name the one to use, for example \(base)/\(names[0]).", code: VMProvExit.usage)
         }
     }
 }
@@ -87,7 +99,11 @@ enum EditSession {
     /// Runs an edit on TARGET, saves it if anything changed, and prints warnings and the compose hint.
     static func run(_ options: TargetOptions, _ edit: (VBoxSettings) throws -> EditResult) throws -> EditResult {
         let path = try options.resolve()
+        // One writer at a time: the folder lock is held from before the read until after the save (or the error).
+        let lock = try SettingsLock(for: path, timeout: lockTimeout())
+        defer { withExtendedLifetime(lock) {} }
         try checkNotBusy(force: options.force, path: path)
+        lock.removeLeftovers()
         let settings = try VBoxSettings.load(path: path)
         for w in settings.warnings { Output.warn(w) }
         let result = try edit(settings)
@@ -96,6 +112,13 @@ enum EditSession {
             try AtomicSave(faultHook: testFaultHook()).write(result.settings.bytes, to: path)
         }
         return result
+    }
+
+    /// How long an edit waits for another vmprov edit of the same machine folder: `$VMPROV_LOCK_TIMEOUT`
+    /// seconds, default 30.
+    static func lockTimeout() -> Double {
+        guard let text = Output.env("VMPROV_LOCK_TIMEOUT"), let seconds = Double(text), seconds >= 0 else { return 30 }
+        return seconds
     }
 
     /// The compose `ports:` entries that publish host ports on loopback.

@@ -126,8 +126,17 @@ public final class Runner: @unchecked Sendable {
             }
             return first
         }
-        let files = VBoxFiles.find(under: config.vmDir, depth: 3)
-        guard let file = files.first else { throw .noMachine(searched: [config.vmDir + " (and 3 levels below)"]) }
+        let found = VBoxFileDiscovery.under(config.vmDir, depth: 3)
+        let files = found.machines
+        guard let file = files.first else {
+            var searched = config.vmDir + " (and 3 levels below)"
+            if !found.backups.isEmpty {
+                searched += "; found only copies VirtualBox keeps when it raises the settings format, which are "
+                    + "never registered (" + found.backups.joined(separator: ", ") + "); restore the machine's own "
+                    + "NAME.vbox from one of them to use it"
+            }
+            throw .noMachine(searched: [searched])
+        }
         log(.info, "no machine is registered; registering \(file) (the first .vbox under \(config.vmDir))")
         if files.count > 1 {
             log(.warning, "\(files.count) .vbox files found; ignoring " + files.dropFirst().joined(separator: ", "))
@@ -406,22 +415,9 @@ public enum SecureBootRequest {
 
 /// Finding `.vbox` files under a folder.
 public enum VBoxFiles {
-    /// Every `.vbox` under `root` (to `depth` levels), sorted by path.
+    /// Every machine settings file under `root` (to `depth` levels), sorted by path; VirtualBox's format backups
+    /// (`NAME-1.16-linux.vbox`), `-prev` and `-tmp` files are left out (``VBoxFileDiscovery``).
     public static func find(under root: String, depth: Int) -> [String] {
-        var out: [String] = []
-        func walk(_ dir: String, _ level: Int) {
-            for name in FileIO.names(in: dir) ?? [] {
-                let path = dir.hasSuffix("/") ? dir + name : dir + "/" + name
-                var st = stat()
-                guard lstat(path, &st) == 0 else { continue }
-                if (st.st_mode & S_IFMT) == S_IFDIR {
-                    if level < depth { walk(path, level + 1) }
-                } else if name.hasSuffix(".vbox") {
-                    out.append(path)
-                }
-            }
-        }
-        walk(root, 0)
-        return out.sorted()
+        VBoxFileDiscovery.under(root, depth: depth).machines
     }
 }

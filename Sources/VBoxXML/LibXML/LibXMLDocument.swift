@@ -62,29 +62,41 @@ final class LibXMLDocument {
     }
 
     /// Every element in document order (pre-order), with parent and child links as indices.
+    ///
+    /// Names and namespace URIs come from libxml2's dictionary, so one pointer means one text: each is converted
+    /// once and the Swift strings share storage (a large file repeats a few dozen names hundreds of thousands of
+    /// times).
     func elements() -> [XMLElementInfo] {
         var out: [XMLElementInfo] = []
         guard let root = xmlDocGetRootElement(doc) else { return out }
+        var interned: [UnsafePointer<xmlChar>: String] = [:]
+        func name(_ p: UnsafePointer<xmlChar>?) -> String {
+            guard let p else { return "" }
+            if let known = interned[p] { return known }
+            let s = Self.string(p)
+            interned[p] = s
+            return s
+        }
         var stack: [(node: xmlNodePtr, parent: Int?)] = [(root, nil)]
         while let (node, parent) = stack.popLast() {
             let index = out.count
             var attributes: [(name: String, value: String)] = []
             var attr = node.pointee.properties
             while let a = attr {
-                let name = Self.string(a.pointee.name)
+                let attributeName = name(a.pointee.name)
                 var value = ""
                 if let raw = xmlNodeListGetString(doc, a.pointee.children, 1) {
                     value = String(cString: raw)
                     vmp_xml_free_string(raw)
                 }
-                attributes.append((name, value))
+                attributes.append((attributeName, value))
                 attr = a.pointee.next
             }
-            let namespace = node.pointee.ns.map { Self.string($0.pointee.href) }
+            let namespace = node.pointee.ns.map { name($0.pointee.href) }
             out.append(XMLElementInfo(
-                name: Self.string(node.pointee.name), namespaceURI: namespace, attributes: attributes,
+                name: name(node.pointee.name), namespaceURI: namespace, attributes: attributes,
                 children: [], parent: parent, line: Int(vmp_xml_line(node)),
-                span: ElementSpan(startTag: 0..<0, endTag: nil, attributeInsertion: 0, attributeValues: [:],
+                span: ElementSpan(startTag: 0..<0, endTag: nil, attributeInsertion: 0, attributeValues: AttributeSpans(),
                                   qualifiedName: "")))
             if let parent { out[parent].children.append(index) }
             var kids: [xmlNodePtr] = []

@@ -7,7 +7,7 @@ public struct ElementSpan: Sendable, Equatable {
     /// Where a new attribute goes: right after the last attribute (or the name) in the start tag.
     public var attributeInsertion: Int
     /// Attribute qualified name → range of its value between the quotes, and the quote character.
-    public var attributeValues: [String: (range: Range<Int>, quote: UInt8)]
+    public var attributeValues: AttributeSpans
     /// The qualified name as written (`Machine`, or `vbox:Machine`).
     public var qualifiedName: String
 
@@ -17,6 +17,39 @@ public struct ElementSpan: Sendable, Equatable {
 
     /// Whole element, start tag to end tag.
     public var whole: Range<Int> { startTag.lowerBound..<(endTag?.upperBound ?? startTag.upperBound) }
+}
+
+/// Where each attribute value of one start tag is: qualified name → range between the quotes and the quote
+/// character. A small array, not a dictionary: a start tag has a handful of attributes, and a settings file can
+/// have hundreds of thousands of elements (a dictionary per element cost about 200 bytes more each).
+public struct AttributeSpans: Sendable, ExpressibleByDictionaryLiteral {
+    private var entries: [(name: String, range: Range<Int>, quote: UInt8)] = []
+
+    /// - Parameter elements: qualified name, value range (byte offsets, half-open) and quote byte.
+    public init(dictionaryLiteral elements: (String, (range: Range<Int>, quote: UInt8))...) {
+        for (name, value) in elements { self[name] = value }
+    }
+
+    /// The value's range and quote for the attribute written with this qualified name; nil when absent.
+    /// Setting replaces an existing entry (a later duplicate wins, as the former dictionary did).
+    public subscript(name: String) -> (range: Range<Int>, quote: UInt8)? {
+        get {
+            for e in entries where e.name == name { return (e.range, e.quote) }
+            return nil
+        }
+        set {
+            let at = entries.firstIndex { $0.name == name }
+            switch (at, newValue) {
+            case let (i?, v?): entries[i] = (name, v.range, v.quote)
+            case let (i?, nil): entries.remove(at: i)
+            case let (nil, v?): entries.append((name, v.range, v.quote))
+            case (nil, nil): break
+            }
+        }
+    }
+
+    /// Number of attributes.
+    public var count: Int { entries.count }
 }
 
 /// What the text before the root element says.
@@ -93,7 +126,7 @@ enum SourceScanner {
                 while j < n, !isSpace(b[j]), b[j] != UInt8(ascii: ">"), b[j] != UInt8(ascii: "/") { j += 1 }
                 let qname = String(decoding: b[(i + 1)..<j], as: UTF8.self)
                 var insertion = j
-                var values: [String: (range: Range<Int>, quote: UInt8)] = [:]
+                var values = AttributeSpans()
                 var selfClosing = false
                 while j < n {
                     let c = b[j]

@@ -8,7 +8,7 @@ import Darwin
 
 /// The steps of a save, in order. A fault hook runs after each; tests use it to stop the save there.
 public enum SaveStep: String, CaseIterable, Sendable {
-    /// `NAME.vbox-tmp` holds the new bytes with the old file's mode and owner.
+    /// `NAME.vbox-tmp.XXXXXX` holds the new bytes with the old file's mode and owner.
     case tempWritten = "temp-written"
     /// The temporary file is on disk (fsync).
     case tempSynced = "temp-synced"
@@ -20,31 +20,57 @@ public enum SaveStep: String, CaseIterable, Sendable {
     case directorySynced = "directory-synced"
 }
 
-/// Saves a settings file the way VirtualBox does (`-tmp`, fsync, `-prev`, rename, fsync the folder), except
-/// that the old file is kept as `-prev` by a hard link, so that the name always holds a complete file.
+/// Saves a settings file the way VirtualBox does (`XmlFileWriter::write` in safe mode: `-tmp`, fsync, `-prev`,
+/// rename, fsync the folder), with two differences:
+/// - the old file is kept as `-prev` by a hard link, so that the name always holds a complete file;
+/// - the temporary file is `NAME.vbox-tmp.XXXXXX` (six random letters or digits, created `O_EXCL | O_NOFOLLOW`),
+///   not VirtualBox's fixed `NAME.vbox-tmp`. Under ``SettingsLock`` a fixed name would be safe only if every
+///   writer took the lock; VirtualBox does not (it is kept out by refusing edits while VBoxSVC runs, unless
+///   forced) and older vmprov versions did not. With a name of its own, a writer outside the lock can make this
+///   save lose its change at worst, but never makes it rename someone else's half-written bytes into place.
+///   Leftovers of a crash are removed under the lock (``SettingsLock/removeLeftovers()``).
+///
+/// Load, edit and save should run under one ``SettingsLock`` so that concurrent edits are not lost.
 public struct AtomicSave: Sendable {
     /// Called after each step; a thrown error aborts the save and rolls back.
     public var faultHook: (@Sendable (SaveStep) throws -> Void)?
 
+    /// - Parameter faultHook: called after each ``SaveStep``; throwing stops the save there (tests).
     public init(faultHook: (@Sendable (SaveStep) throws -> Void)? = nil) {
         self.faultHook = faultHook
     }
 
-    /// Writes `bytes` to `path` (through a symlink, to its target). On any error the file is as it was and
-    /// no temporary file is left.
+    /// Whether `name` is a temporary file of a save of the settings file named `base`: VirtualBox's
+    /// `BASE-tmp` or vmprov's `BASE-tmp.XXXXXX`.
+    public static func isTemporary(_ name: String, of base: String) -> Bool {
+        if name == base + "-tmp" { return true }
+        let prefix = base + "-tmp."
+        guard name.hasPrefix(prefix) else { return false }
+        let suffix = name.utf8.dropFirst(prefix.utf8.count)
+        return suffix.count == 6 && suffix.allSatisfy { Self.alphabet.contains($0) }
+    }
+
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+
+    /// Writes `bytes` to `path` (through a symlink, to its target) with the old file's mode and owner (a new
+    /// file gets 0644 less the umask). On any error the file is as it was and no temporary file is left.
+    /// - Throws: `.io` naming the file, the step that failed and the system's reason.
     public func write(_ bytes: [UInt8], to path: String) throws(VBoxXMLError) {
         let target = FileIO.resolved(path)
         let dir = FileIO.directory(of: target)
-        let temp = target + "-tmp"
         let prev = target + "-prev"
 
         var old = stat()
         let exists = stat(target, &old) == 0
-        var fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        if fd < 0, errno == EEXIST {
-            // Left by a crash: it was never the real file.
-            unlink(temp)
+        var temp = ""
+        var fd: Int32 = -1
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<100 {
+            let suffix = String(decoding: (0..<6).map { _ in Self.alphabet.randomElement(using: &generator) ?? 0x41 },
+                                as: UTF8.self)
+            temp = target + "-tmp." + suffix
             fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else {
             let e = errno
@@ -62,10 +88,16 @@ public struct AtomicSave: Sendable {
             defer { if !closed { close(fd) } }
             if let e = FileIO.writeAll(fd: fd, bytes) { throw fail("write \(FileIO.basename(temp))", e) }
             if exists {
-                if fchmod(fd, old.st_mode & 0o7777) != 0 { throw fail("keep the file mode", errno) }
+                // Owner first: fchown may clear set-id bits, which fchmod then restores.
                 if old.st_uid != geteuid() || old.st_gid != getegid() {
-                    if fchown(fd, old.st_uid, old.st_gid) != 0 { throw fail("keep the file owner", errno) }
+                    if fchown(fd, old.st_uid, old.st_gid) != 0 {
+                        let e = errno
+                        throw .io(path: path, operation: "keep the file's owner \(old.st_uid):\(old.st_gid)",
+                                  reason: FileIO.describe(e) + ". Edit it as that user (or root), so that the "
+                                    + "saved file keeps its owner and group.")
+                    }
                 }
+                if fchmod(fd, old.st_mode & 0o7777) != 0 { throw fail("keep the file mode", errno) }
             } else if fchmod(fd, 0o644 & ~currentUmask()) != 0 {
                 throw fail("set the file mode", errno)
             }

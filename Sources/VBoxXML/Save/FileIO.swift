@@ -13,9 +13,12 @@ public enum FileIO {
         String(cString: strerror(code))
     }
 
-    /// Reads a whole regular file, refusing one larger than `limit` before reading it.
+    /// Reads a whole regular file, refusing one larger than `limit` bytes before reading it. Anything but a
+    /// regular file (a FIFO, a device) is refused before a byte is read: it could block or never end.
+    /// - Throws: `.notFound`, `.io`, or `.invalid` naming the file and the limit.
     public static func readAll(path: String, limit: Int) throws(VBoxXMLError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO without a writer must not hang; cleared again for a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno
             if e == ENOENT {
@@ -29,10 +32,15 @@ public enum FileIO {
         if (st.st_mode & S_IFMT) == S_IFDIR {
             throw .invalid(path: path, message: "is a folder, not a settings file.")
         }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw .invalid(path: path, message: "is not a regular file (a pipe, socket or device); give the path "
+                + "of the .vbox file itself.")
+        }
         if Int(st.st_size) > limit {
             throw .invalid(path: path, message: "the file is \(st.st_size) bytes, more than any VirtualBox "
-                + "settings file (limit \(limit) bytes). Check that TARGET names the right file.")
+                + "settings file (limit \(describeSize(limit))). Check that TARGET names the right file.")
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var out: [UInt8] = []
         out.reserveCapacity(Int(st.st_size))
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -45,11 +53,16 @@ public enum FileIO {
             if n == 0 { break }
             out.append(contentsOf: buffer[0..<n])
             if out.count > limit {
-                throw .invalid(path: path, message: "the file is more than \(limit) bytes, more than any "
-                    + "VirtualBox settings file.")
+                throw .invalid(path: path, message: "the file grew past \(describeSize(limit)) while it was read, "
+                    + "more than any VirtualBox settings file. Check that TARGET names the right file.")
             }
         }
         return out
+    }
+
+    /// A limit in bytes for messages: `16 MiB` when it is a whole number of MiB, else bytes.
+    static func describeSize(_ bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes) bytes"
     }
 
     /// Writes all bytes to a descriptor.

@@ -20,7 +20,9 @@ typedef enum {
     XML_PARSE_RECOVER = 1 << 0,
     XML_PARSE_NOERROR = 1 << 5,
     XML_PARSE_NOWARNING = 1 << 6,
+    XML_PARSE_NOBLANKS = 1 << 8,
     XML_PARSE_NONET = 1 << 11,
+    XML_PARSE_COMPACT = 1 << 16,
     XML_PARSE_BIG_LINES = 1 << 22
 } xmlParserOption;
 
