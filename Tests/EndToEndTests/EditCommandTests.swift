@@ -192,7 +192,20 @@ struct EditCommandTests {
         let r = try vmprov(["add-forward", url.path, "--host-port", "2", "--guest-port", "2"])
         #expect(r.status == 65)
         #expect(r.stderr.contains("big.vbox") && r.stderr.contains("more than any VirtualBox settings file"))
+        #expect(r.stderr.contains("limit 16 MiB"), "\(r.stderr)")
         #expect(bytes(url) == big)
+    }
+
+    /// A FIFO (or device) named as TARGET is refused before a byte is read; opening it used to block forever.
+    @Test func aPipeIsRefusedWithoutWaiting() throws {
+        let dir = TempDir()
+        let fifo = dir.file("pipe.vbox").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let r = try vmprov(["show", fifo])
+        #expect(r.status == 65, "\(r.output)")
+        #expect(r.stderr.contains("pipe.vbox") && r.stderr.contains("not a regular file"))
+        let edit = try vmprov(["add-forward", fifo, "--force", "--host-port", "2", "--guest-port", "2"])
+        #expect(edit.status == 65, "\(edit.output)")
     }
 
     @Test func twoVBoxFilesInTheFolderAreListed() throws {
