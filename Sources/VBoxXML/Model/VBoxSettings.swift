@@ -12,7 +12,8 @@ public struct VBoxSettings: Sendable {
     /// Largest settings file vmprov reads, in bytes (16 MiB). VirtualBox writes a few KiB per machine (the largest
     /// of the 38 real files in the test corpus is 122 KiB) and each snapshot adds a copy of the hardware section
     /// (5-15 KiB), so even a machine with a thousand snapshots stays below it. Larger files are refused before
-    /// they are read: reading one costs about 10 times its size in memory (tree, element table, edited copy).
+    /// they are read: an edit of a file of tiny elements peaks at about 25 times its size in memory (libxml2's
+    /// tree, the element table, and the edited copy parsed again).
     public static let maximumSize = 16 << 20
 
     public let path: String
