@@ -3,6 +3,10 @@ public enum VirtualBoxError: Error, Sendable, CustomStringConvertible {
     case missing(tool: String)
     case failed(ProcessOutput)
     case unparsable(what: String, output: String)
+    /// The call did not finish within its time limit; its process group was killed.
+    case timedOut(argv: [String], seconds: Double, pid: Int32)
+    /// The call was abandoned (its process group killed) because a signal asked for something stronger.
+    case interrupted(argv: [String], by: String)
 
     public var description: String {
         switch self {
@@ -13,6 +17,11 @@ public enum VirtualBoxError: Error, Sendable, CustomStringConvertible {
         case let .unparsable(what, output):
             return "cannot read the output of \(what):\n" + output.split(separator: "\n").prefix(10)
                 .map { "    " + $0 }.joined(separator: "\n")
+        case let .timedOut(argv, seconds, pid):
+            return "\(Shell.quote(argv)) did not finish within \(seconds) s (VMPROV_CALL_TIMEOUT); killed it (pid \(pid)) "
+                + "and its process group. VBoxSVC or the guest may hang: see the VM's Logs/VBox.log."
+        case let .interrupted(argv, by):
+            return "\(Shell.quote(argv)) was abandoned for \(by) (its process group killed)"
         }
     }
 }
