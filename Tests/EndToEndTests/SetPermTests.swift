@@ -148,7 +148,8 @@ struct SetPermTests {
         chmod(tool.path, 0o755)
         try FileManager.default.createSymbolicLink(atPath: dir.file("vms/vm/escape").path, withDestinationPath: outside.path)
         let envFile = dir.write("docker/.env", "VMSRC=../vms\nVBUID=4321\n")
-        let r = try run(which("bash")!, [Self.script, "--env", envFile.path])
+        dir.write("docker/compose.yml", "services: {}\n")
+        let r = try run(which("bash")!, [Self.script, "--env", envFile.path, "--compose", dir.file("docker/compose.yml").path])
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stdout.contains("changed ownership"))
         func attrs(_ p: String) throws -> (Int, Int) {

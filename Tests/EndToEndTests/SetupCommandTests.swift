@@ -118,7 +118,7 @@ struct SetupCommandTests {
     func userNamesFollowUseraddsPortableRule(name: String) throws {
         let root = try Self.makeRoot()
         let before = ["etc/passwd", "etc/group"].map { bytes(root.file($0)) }
-        let r = try vmprov(["setup", "--root", root.path, "--timezone", "Europe/Berlin", "--user", name, "--uid", "70000"])
+        let r = try vmprov(["setup", "--root", root.path, "--timezone", "Europe/Berlin", "--user=\(name)", "--uid", "70000"])
         #expect(r.status == 64, "\(name): \(r.output)")
         #expect(r.stderr.contains("useradd's portable rule"), "\(r.stderr)")
         #expect(["etc/passwd", "etc/group"].map { bytes(root.file($0)) } == before)
