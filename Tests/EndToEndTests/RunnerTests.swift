@@ -138,6 +138,24 @@ struct RunnerTests {
         for pid in hungPIDs(fake) { #expect(kill(pid, 0) != 0, "the hung VBoxManage \(pid) was killed") }
     }
 
+    /// The queries are bounded too: a hung VBoxSVC cannot hang `state` or `healthcheck` (Docker's healthcheck).
+    @Test func hungQueriesAreKilledAfterTheCallTimeout() throws {
+        let fake = FakeVirtualBox(knobs: ["FAKEVBOX_HANG": "showvminfo"])
+        fake.addMachine("vm", name: "vm")
+        #expect(try fake.tool("VBoxManage", ["registervm", fake.vms.file("vm/vm.vbox").path]).status == 0)
+        var env = fake.environment
+        env["VMPROV_CALL_TIMEOUT"] = "2"
+        for command in ["state", "healthcheck"] {
+            let r = try run(TestPaths.vmprov.path, [command], environment: env)
+            #expect(r.status == 69, "\(command): \(r.output)")
+            #expect(r.stderr.contains("showvminfo") && r.stderr.contains("did not finish within 2.0 s"), "\(r.stderr)")
+        }
+        for pid in hungPIDs(fake) { #expect(kill(pid, 0) != 0, "the hung VBoxManage \(pid) was killed") }
+        env["VMPROV_CALL_TIMEOUT"] = "inf"
+        let bad = try run(TestPaths.vmprov.path, ["state"], environment: env)
+        #expect(bad.status == 64 && bad.stderr.contains("VMPROV_CALL_TIMEOUT=inf"), "\(bad.output)")
+    }
+
     func hungPIDs(_ fake: FakeVirtualBox) -> [Int32] {
         ((try? String(contentsOf: fake.home.file("hung.pids"), encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }

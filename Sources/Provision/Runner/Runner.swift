@@ -358,12 +358,12 @@ public final class Runner: @unchecked Sendable {
                     for sig in pending { stop = handle(sig, vm: vm, stop: stop) }
                     pending.removeAll()
                 } else if Clock.now() - startedAt > config.startupTimeout {
-                    log(.warning, "\"\(vm.name)\" is not running after \(Int(config.startupTimeout)) s; still waiting")
+                    log(.warning, "\"\(vm.name)\" is not running after \(Self.seconds(config.startupTimeout)) s; still waiting")
                     lastPoll = Clock.now() + 30
                 }
             }
             if let current = stop, let next = config.policy.actionOnTick(current: current, now: Clock.now()) {
-                log(.warning, "\"\(vm.name)\" is still running \(Int(config.policy.stopTimeout)) s after the ACPI "
+                log(.warning, "\"\(vm.name)\" is still running \(Self.seconds(config.policy.stopTimeout)) s after the ACPI "
                     + "request (STOP_TIMEOUT); saving its state instead")
                 stop = perform(next, vm: vm, stop: stop)
             }
@@ -551,7 +551,7 @@ public final class Runner: @unchecked Sendable {
         var left = ProcessTable.find(names: names, uid: config.uid)
         guard !left.isEmpty else { return }
         log(.info, "waiting for " + left.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
-            + " to exit (up to \(Int(config.serviceExitTimeout)) s)")
+            + " to exit (up to \(Self.seconds(config.serviceExitTimeout)) s)")
         let deadline = Clock.now() + config.serviceExitTimeout
         while !left.isEmpty && Clock.now() < deadline {
             Clock.sleep(0.1)
@@ -565,8 +565,13 @@ public final class Runner: @unchecked Sendable {
             log(.info, "VirtualBox's services have exited")
         } else {
             log(.warning, left.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
-                + " still running after \(Int(config.serviceExitTimeout)) s; exiting anyway")
+                + " still running after \(Self.seconds(config.serviceExitTimeout)) s; exiting anyway")
         }
+    }
+
+    /// Whole seconds for a log line; never traps (a library caller may pass any Double).
+    static func seconds(_ value: Double) -> String {
+        value.isFinite && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
     }
 
     /// "SIGTERM", "SIGUSR1", "SIGRTMIN+3"… or "signal N".

@@ -88,6 +88,17 @@ struct Run: ParsableCommand {
     }
 }
 
+/// VirtualBox's tools for the queries, each call bounded by $VMPROV_CALL_TIMEOUT seconds (default 30), so a hung
+/// VBoxSVC cannot hang `list`, `state` or `healthcheck`.
+func queryTools() throws -> VirtualBoxTools {
+    var tools = VirtualBoxTools()
+    do {
+        tools.timeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"), fallback: 30,
+                                                 allowZero: false)
+    } catch { throw CLIError(error.description, code: VMProvExit.usage) }
+    return tools
+}
+
 /// The first registered machine (or the one named), for the queries.
 struct MachineOption: ParsableArguments {
     @Option(help: ArgumentHelp("Machine name or UUID (default: the first registered one).", valueName: "vm"))
@@ -111,7 +122,8 @@ struct List: ParsableCommand {
 
     func run() throws {
         let list: [VMListEntry]
-        do { list = try VirtualBoxTools().listVMs() } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
+        let tools = try queryTools()
+        do { list = try tools.listVMs() } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
         for vm in list {
             Output.out("Name=\(vm.name)")
             Output.out("ID=\(vm.uuid)")
@@ -136,7 +148,7 @@ struct State: ParsableCommand {
     }
 
     func run() throws {
-        let tools = VirtualBoxTools()
+        let tools = try queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
         do { state = try tools.state(vm) } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
@@ -169,7 +181,7 @@ struct Healthcheck: ParsableCommand {
         } else if Output.env("HEALTHCHECK_CMD") != nil {
             throw CLIError("HEALTHCHECK_CMD=\(custom) is not an executable file.", code: VMProvExit.unavailable)
         }
-        let tools = VirtualBoxTools()
+        let tools = try queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
         do { state = try tools.state(vm) } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
