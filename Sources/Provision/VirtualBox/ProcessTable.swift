@@ -14,7 +14,9 @@ public enum ProcessTable {
         public var uid: UInt32
     }
 
-    /// Every process whose command name is one of `names` and whose real uid is `uid`.
+    /// Every live process whose command name is one of `names` and whose real uid is `uid`. Zombies (`State: Z`,
+    /// exited but not yet reaped by their parent) and dead entries (`X`) are left out: they hold no settings and
+    /// will never exit by themselves, so counting them would refuse edits and stall the runner for nothing.
     public static func find(names: Set<String>, uid: UInt32, procRoot: String = "/proc") -> [Entry] {
         var out: [Entry] = []
         for name in FileIO.names(in: procRoot) ?? [] {
@@ -22,7 +24,12 @@ public enum ProcessTable {
             guard let comm = readSmall("\(procRoot)/\(name)/comm")?.split(separator: "\n").first.map(String.init),
                   names.contains(comm) else { continue }
             guard let status = readSmall("\(procRoot)/\(name)/status") else { continue }
-            for line in status.split(separator: "\n") where line.hasPrefix("Uid:") {
+            let lines = status.split(separator: "\n")
+            if let state = lines.first(where: { $0.hasPrefix("State:") }),
+               let code = state.dropFirst(6).first(where: { $0 != " " && $0 != "\t" }), code == "Z" || code == "X" {
+                continue
+            }
+            for line in lines where line.hasPrefix("Uid:") {
                 let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
                 if fields.count > 1, let real = UInt32(fields[1]), real == uid {
                     out.append(Entry(pid: pid, name: comm, uid: real))
