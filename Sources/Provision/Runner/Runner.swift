@@ -163,8 +163,8 @@ public final class Runner: @unchecked Sendable {
         return out
     }
 
-    private func state(_ vm: String) throws(VirtualBoxError) -> VMState {
-        let out = try manage(VirtualBoxTools.showVMInfo(vm))
+    private func state(_ vm: String, abortIf: (Int32) -> Bool = { _ in false }) throws(VirtualBoxError) -> VMState {
+        let out = try manage(VirtualBoxTools.showVMInfo(vm), abortIf: abortIf)
         guard let state = MachineInfo(parsing: out.stdoutText).state else {
             throw .unparsable(what: "VBoxManage showvminfo", output: out.stdoutText)
         }
@@ -407,8 +407,12 @@ public final class Runner: @unchecked Sendable {
             let pendingStop = StopState(action: a, since: Clock.now())
             let stronger: (Int32) -> Bool = { [config] sig in config.policy.action(for: sig, current: pendingStop) != nil }
             let state: VMState?
-            do { state = try self.state(vm.uuid) } catch {
-                if case .interrupted = error { return current }
+            do { state = try self.state(vm.uuid, abortIf: stronger) } catch {
+                if case .interrupted = error {
+                    // A stronger request arrived before `a` went out; it is queued and escalates from `a`.
+                    log(.info, "\(a.rawValue) abandoned for a stronger request")
+                    return pendingStop
+                }
                 log(.warning, "cannot read the state of \"\(vm.name)\": \(error)")
                 state = nil
             }
