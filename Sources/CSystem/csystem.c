@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "csystem.h"
 #include <errno.h>
+#include <stddef.h>
+#include <string.h>
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -30,5 +32,33 @@ short vmp_spawn_setsid_flag(void) {
     return POSIX_SPAWN_SETSID;
 #else
     return 0x80;
+#endif
+}
+
+void vmp_runner_signal_mask(sigset_t *set) {
+    static const int listed[] = {
+        /* Term */ SIGHUP, SIGINT, SIGPIPE, SIGALRM, SIGTERM, SIGUSR1, SIGUSR2, SIGPOLL, SIGPROF, SIGVTALRM,
+#ifdef SIGSTKFLT
+        SIGSTKFLT,
+#endif
+#ifdef SIGPWR
+        SIGPWR,
+#endif
+        /* Core */ SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS, SIGXCPU, SIGXFSZ,
+        /* Stop */ SIGTSTP, SIGTTIN, SIGTTOU,
+        SIGCHLD,
+    };
+    sigemptyset(set);
+    for (size_t i = 0; i < sizeof listed / sizeof listed[0]; i++) sigaddset(set, listed[i]);
+    /* Real-time signals (default: Term). sigaddset refuses the ones the C library keeps for itself. */
+    for (int s = SIGRTMIN; s <= SIGRTMAX; s++) sigaddset(set, s);
+}
+
+const char *vmp_signal_abbrev(int sig) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    return sigabbrev_np(sig);
+#else
+    (void)sig;
+    return NULL;
 #endif
 }

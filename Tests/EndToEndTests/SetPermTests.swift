@@ -40,7 +40,9 @@ struct SetPermTests {
         #expect(!FileManager.default.fileExists(atPath: pwned), "nothing in .env ran")
         #expect(calls(dir) == "chown -R -h -P -c 4321:4321 -- \(vms)\nchmod -R -c u=rwX,g=rX,o= -- \(vms)\n")
         let dry = try run(which("bash")!, [Self.script, "--env", dir.file("docker/.env").path, "--dry-run"], environment: env)
-        #expect(dry.status == 0 && dry.stdout.contains("would run: chown -R -h -P 4321:4321 -- \(vms)"))
+        // --dry-run prints exactly the two commands the real run ran (as recorded above).
+        #expect(dry.status == 0 && dry.stdout.contains("would run: chown -R -h -P -c 4321:4321 -- \(vms)\n"), "\(dry.output)")
+        #expect(dry.stdout.contains("would run: chmod -R -c u=rwX,g=rX,o= -- \(vms)\n"), "\(dry.output)")
         #expect(calls(dir).split(separator: "\n").count == 2, "--dry-run changes nothing")
     }
 
@@ -70,7 +72,67 @@ struct SetPermTests {
         let r = try run(which("bash")!, [Self.script, "--env", envFile.path], environment: Self.recordingPath(dir))
         #expect(r.status != 0)
         #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(!r.stderr.contains(" 65\n") && !r.stderr.contains(" 66\n"), "no exit code in the message: \(r.stderr)")
         #expect(calls(dir).isEmpty, "no chown or chmod ran")
+    }
+
+    /// A trailing "/" or "/." makes `[ -L ]` look through a symlink; ".." can climb into a system folder; and
+    /// system folders themselves are refused: every check runs on the canonical path.
+    @Test(arguments: [
+        ("VMSRC=LINK/\nVBUID=1000\n", "is a symlink"),
+        ("VMSRC=LINK/.\nVBUID=1000\n", "is a symlink"),
+        ("VMSRC=LINK//.//\nVBUID=1000\n", "is a symlink"),
+        ("VMSRC=DIR/../../../../../../../../etc\nVBUID=1000\n", "resolves to /etc, a system folder"),
+        ("VMSRC=DIR/../../../../../../../../usr/share\nVBUID=1000\n", "resolves to /usr/share, a system folder"),
+        ("VMSRC=/etc/\nVBUID=1000\n", "resolves to /etc, a system folder"),
+        ("VMSRC=/home/.\nVBUID=1000\n", "resolves to /home, a system folder"),
+        ("VMSRC=/var\nVBUID=1000\n", "resolves to /var, a system folder"),
+        ("VMSRC=/tmp\nVBUID=1000\n", "resolves to /tmp, a system folder"),
+        ("VMSRC=/usr/lib\nVBUID=1000\n", "resolves to /usr/lib, a system folder"),
+        ("VMSRC=/proc/self\nVBUID=1000\n", "is a symlink"),
+        ("VMSRC=/sys/kernel\nVBUID=1000\n", "resolves to /sys/kernel, a system folder"),
+    ])
+    func canonicalBeforeEveryCheck(envText: String, message: String) throws {
+        let dir = TempDir()
+        try FileManager.default.createDirectory(atPath: dir.file("dir").path, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.file("outside").path, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.file("link").path, withDestinationPath: dir.file("outside").path)
+        let text = envText.replacingOccurrences(of: "LINK", with: dir.file("link").path)
+            .replacingOccurrences(of: "DIR", with: dir.file("dir").path)
+        let envFile = dir.write("x.env", text)
+        for dry in [false, true] {
+            let r = try run(which("bash")!, [Self.script, "--env", envFile.path] + (dry ? ["--dry-run"] : []),
+                            environment: Self.recordingPath(dir))
+            #expect(r.status == 65, "\(r.output)")
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+            #expect(!r.stdout.contains("would run"), "\(r.stdout)")
+        }
+        #expect(calls(dir).isEmpty, "no chown or chmod ran")
+    }
+
+    /// docker compose resolves a relative bind-mount source against the compose file's folder, not the env
+    /// file's; the script does the same, so `--env` elsewhere (and the shipped `.env`) name the folder compose mounts.
+    @Test func aRelativeVMSRCIsResolvedAsComposeResolvesIt() throws {
+        let dir = TempDir()
+        let vm = dir.file("project/vms/ubuntu").path
+        try FileManager.default.createDirectory(atPath: vm, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.file("elsewhere/vms/ubuntu").path, withIntermediateDirectories: true)
+        let compose = dir.write("project/docker/compose.yml", "services: {}\n")
+        let envFile = dir.write("elsewhere/conf/my.env", "VMSRC=../vms/ubuntu/\nVBUID=1000\n")
+        let env = Self.recordingPath(dir)
+        let dry = try run(which("bash")!, [Self.script, "--env", envFile.path, "--compose", compose.path, "--dry-run"], environment: env)
+        #expect(dry.status == 0, "\(dry.output)")
+        #expect(dry.stdout.contains("VMSRC=../vms/ubuntu/ resolves to \(vm)\n"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("would run: chown -R -h -P -c 1000:1000 -- \(vm)\n"), "\(dry.stdout)")
+        #expect(calls(dir).isEmpty, "--dry-run changes nothing")
+        let real = try run(which("bash")!, [Self.script, "--env", envFile.path, "--compose", compose.path], environment: env)
+        #expect(real.status == 0, "\(real.output)")
+        #expect(calls(dir) == "chown -R -h -P -c 1000:1000 -- \(vm)\nchmod -R -c u=rwX,g=rX,o= -- \(vm)\n")
+        // The shipped docker/.env and compose.yml: VMSRC=../vms/ubuntu is <package>/vms/ubuntu.
+        let shipped = try run(which("bash")!, [Self.script, "--dry-run"], environment: env)
+        let root = URL(fileURLWithPath: TestPaths.packageRoot.path).resolvingSymlinksInPath().path
+        #expect(shipped.stderr.contains("VMSRC=\(root)/docker/../vms/ubuntu does not exist")
+                || shipped.stdout.contains("resolves to \(root)/vms/ubuntu\n"), "\(shipped.output)")
     }
 
     @Test func realOwnershipAndModesWithoutFollowingSymlinks() throws {
@@ -86,7 +148,8 @@ struct SetPermTests {
         chmod(tool.path, 0o755)
         try FileManager.default.createSymbolicLink(atPath: dir.file("vms/vm/escape").path, withDestinationPath: outside.path)
         let envFile = dir.write("docker/.env", "VMSRC=../vms\nVBUID=4321\n")
-        let r = try run(which("bash")!, [Self.script, "--env", envFile.path])
+        dir.write("docker/compose.yml", "services: {}\n")
+        let r = try run(which("bash")!, [Self.script, "--env", envFile.path, "--compose", dir.file("docker/compose.yml").path])
         #expect(r.status == 0, "\(r.output)")
         #expect(r.stdout.contains("changed ownership"))
         func attrs(_ p: String) throws -> (Int, Int) {

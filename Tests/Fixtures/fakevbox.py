@@ -9,7 +9,11 @@ client (started detached, so its parent is init or the nearest subreaper).
 
 Knobs: FAKEVBOX_VERSION (7.1.4), FAKEVBOX_REVISION, FAKEVBOX_WARN (logname|vboxdrv), FAKEVBOX_ACPI_DELAY (2),
 FAKEVBOX_IGNORE_ACPI (1 = the guest ignores ACPI), FAKEVBOX_SVC_LINGER (5), FAKEVBOX_START_DELAY (0.5),
-FAKEVBOX_HEADLESS_FAIL (1 = power-up fails), FAKEVBOX_SAVESTATE_FAIL (1 = savestate fails).
+FAKEVBOX_HEADLESS_FAIL (1 = power-up fails), FAKEVBOX_SAVESTATE_FAIL (1 = savestate fails),
+FAKEVBOX_HANG (comma-separated VBoxManage subcommands or controlvm actions, e.g. "acpipowerbutton" or
+"showvminfo": that call never returns, like one stuck on a hung VBoxSVC or guest; it writes its pid to
+$FAKEVBOX_HOME/hung.pids first), FAKEVBOX_POWEROFF_EXIT (VBoxHeadless's exit status after a controlvm poweroff;
+default 0, as the real one per the reference's section 7.6).
 """
 import fcntl
 import json
@@ -238,7 +242,21 @@ def manage_main(args):
         touch_client()
 
 
+def hang_if_asked(args):
+    """Simulates a call stuck on a hung VBoxSVC or guest: never returns (until killed)."""
+    wanted = [w for w in os.environ.get("FAKEVBOX_HANG", "").split(",") if w]
+    if not wanted:
+        return
+    action = args[2] if args[0] == "controlvm" and len(args) > 2 else None
+    if args[0] in wanted or (action is not None and action in wanted):
+        with open(os.path.join(HOME, "hung.pids"), "a") as f:
+            f.write("%d\n" % os.getpid())
+        while True:
+            time.sleep(3600)
+
+
 def manage_command(args):
+    hang_if_asked(args)
     cmd = args[0]
     if cmd == "list" and args[1:2] == ["vms"]:
         with Locked():
@@ -502,7 +520,10 @@ def headless_main(args):
             req = ""
         if req == "acpi" and os.environ.get("FAKEVBOX_IGNORE_ACPI") != "1" and acpi_at is None:
             acpi_at = time.time() + acpi_delay
-        if req == "poweroff" or (acpi_at is not None and time.time() >= acpi_at):
+        if req == "poweroff":
+            set_state(uuid, "poweroff", 0)
+            return int(os.environ.get("FAKEVBOX_POWEROFF_EXIT", "0"))
+        if acpi_at is not None and time.time() >= acpi_at:
             set_state(uuid, "poweroff", 0)
             return 0
         if req == "savestate":

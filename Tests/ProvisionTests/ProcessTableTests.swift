@@ -13,14 +13,26 @@ struct ProcessTableTests {
         #expect(!otherUser.contains { $0.pid == p.pid })
     }
 
-    /// An exited but unreaped VBoxSVC (state Z) is not running: it used to block every edit with exit 75.
+    /// A zombie VBoxSVC (exited, not reaped by a parent that is not ours) is not a running VBoxSVC.
     @Test func zombiesAreNotRunning() throws {
-        let proc = TempDir()
-        for (pid, state) in [("100", "S (sleeping)"), ("101", "Z (zombie)"), ("102", "X (dead)"), ("103", "R (running)")] {
+        let proc = TempDir("proc")
+        for (pid, state) in [(101, "S (sleeping)"), (102, "Z (zombie)"), (103, "X (dead)"), (104, "R (running)")] {
             proc.write("\(pid)/comm", "VBoxSVC\n")
-            proc.write("\(pid)/status", "Name:\tVBoxSVC\nState:\t\(state)\nTgid:\t\(pid)\nUid:\t\(getuid())\t\(getuid())\t\(getuid())\t\(getuid())\n")
+            proc.write("\(pid)/status", "Name:\tVBoxSVC\nState:\t\(state)\nTgid:\t\(pid)\nUid:\t0\t0\t0\t0\n")
         }
-        let found = ProcessTable.find(names: ["VBoxSVC"], uid: getuid(), procRoot: proc.path).map(\.pid)
-        #expect(found == [100, 103])
+        let found = ProcessTable.find(names: ["VBoxSVC"], uid: 0, procRoot: proc.path).map(\.pid)
+        #expect(found == [101, 104])
+        // A real zombie: a child that exited and is not reaped yet.
+        let child = fork()
+        if child == 0 { _exit(0) }
+        defer { var st: Int32 = 0; waitpid(child, &st, 0) }
+        var comm = ""
+        for _ in 0..<100 {
+            comm = (try? String(contentsOfFile: "/proc/\(child)/status", encoding: .utf8)) ?? ""
+            if comm.contains("State:\tZ") { break }
+            usleep(20_000)
+        }
+        let name = (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        #expect(!ProcessTable.find(names: [name], uid: getuid()).contains { $0.pid == child })
     }
 }

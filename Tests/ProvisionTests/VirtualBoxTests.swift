@@ -144,3 +144,52 @@ struct StopPolicyTests {
         #expect(VMState.allCases.filter(\.isHealthy) == [.saved, .running, .paused, .saving, .restoring])
     }
 }
+
+@Suite("Runner rules and the RDP rule")
+struct RunnerRuleTests {
+    @Test(arguments: [("6.1.50", true), ("7.0.26", true), ("7.1.16", true), ("7.2.0", true), ("7.2.4", true),
+                      ("7.2.5", true), ("7.2.6", false), ("7.2.14", false), ("7.3.0", false), ("8.0.0", false)])
+    func vrdeNeedsTheExtensionPackBefore726(version: String, needs: Bool) throws {
+        let v = try #require(VBoxVersion.parse(version + "r1"))
+        #expect(vrdeNeedsExtensionPack(virtualBoxVersion: v) == needs)
+    }
+
+    /// The outcome rule: VBoxHeadless 0 with poweroff/saved, or a poweroff vmprov requested that ended poweroff.
+    @Test func outcomeJudgedByFinalStateAndExitStatus() {
+        #expect(RunOutcome(finalState: .poweroff, headlessStatus: 0, poweroffRequested: false).exitCode == 0)
+        #expect(RunOutcome(finalState: .saved, headlessStatus: 0, poweroffRequested: false).exitCode == 0)
+        #expect(RunOutcome(finalState: .poweroff, headlessStatus: 1, poweroffRequested: true).exitCode == 0)
+        #expect(RunOutcome(finalState: .poweroff, headlessStatus: 1, poweroffRequested: false).exitCode == 1)
+        #expect(RunOutcome(finalState: .saved, headlessStatus: 1, poweroffRequested: true).exitCode == 1)
+        #expect(RunOutcome(finalState: .aborted, headlessStatus: 0, poweroffRequested: true).exitCode == 1)
+        #expect(RunOutcome(finalState: nil, headlessStatus: 0, poweroffRequested: true).exitCode == 1)
+        #expect(RunOutcome(finalState: .running, headlessStatus: 0, poweroffRequested: false).exitCode == 1)
+    }
+
+    @Test func secondsSettings() throws {
+        #expect(try RunnerConfig.seconds("STOP_TIMEOUT", nil, fallback: 120) == 120)
+        #expect(try RunnerConfig.seconds("STOP_TIMEOUT", "0", fallback: 120) == 0)
+        #expect(try RunnerConfig.seconds("STOP_TIMEOUT", "90.5", fallback: 120) == 90.5)
+        #expect(try RunnerConfig.seconds("STOP_TIMEOUT", "86400", fallback: 120) == 86400)
+        for bad in ["inf", "Infinity", "nan", "-1", "-0.5", "86400.5", "1e3", "0x1p3", "", " ", ".", "1.2.3", "５"] {
+            #expect(throws: RunnerError.self, "\(bad)") { try RunnerConfig.seconds("STOP_TIMEOUT", bad, fallback: 1) }
+        }
+        #expect(throws: RunnerError.self) { try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", "0", fallback: 30, allowZero: false) }
+        do {
+            _ = try RunnerConfig.seconds("STOP_TIMEOUT", "inf", fallback: 1)
+        } catch {
+            #expect(error.description.hasPrefix("STOP_TIMEOUT=inf: give a number of seconds"))
+        }
+    }
+
+    /// signal(7): every signal whose default action terminates, dumps core or stops the process is taken over.
+    @Test func theRunnerTakesOverEveryDeadlySignal() {
+        let handled = Set(Runner.handledSignals)
+        for sig in [SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE,
+                    SIGALRM, SIGTERM, SIGSTKFLT, SIGCHLD, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSYS,
+                    SIGTSTP, SIGTTIN, SIGTTOU, __libc_current_sigrtmin(), __libc_current_sigrtmax()] {
+            #expect(handled.contains(sig), "signal \(sig)")
+        }
+        #expect(!handled.contains(SIGKILL) && !handled.contains(SIGSTOP) && !handled.contains(SIGWINCH))
+    }
+}

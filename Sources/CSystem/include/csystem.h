@@ -12,4 +12,10 @@ int vmp_set_child_subreaper(void);
 /* posix_spawn's POSIX_SPAWN_SETSID flag value on this system. */
 short vmp_spawn_setsid_flag(void);
 
+/* The signals `vmprov run` takes over: every signal whose default action (signal(7)) terminates, dumps core or
+   stops the process (all but SIGKILL and SIGSTOP, which cannot be caught), the real-time signals, and SIGCHLD. */
+void vmp_runner_signal_mask(sigset_t *set);
+/* The signal's abbreviation without "SIG" ("TERM"), or NULL when the C library cannot say. */
+const char *vmp_signal_abbrev(int sig);
+
 #endif

@@ -16,12 +16,35 @@ public struct RunnerConfig: Sendable {
     public var serviceExitTimeout: Double = 30
     /// How often to ask for the state while starting.
     public var pollInterval: Double = 0.25
+    /// The longest one VBoxManage call may take before its process group is killed (seconds).
+    public var callTimeout: Double = 30
     public var verbose = false
     public var uid: UInt32 = getuid()
 
     public init(vmDir: String, policy: StopPolicy) {
         self.vmDir = vmDir
         self.policy = policy
+    }
+
+    /// The most seconds any setting may hold: a day.
+    public static let maximumSeconds = 86_400.0
+
+    /// A seconds setting from the environment: a finite decimal number from 0 (or above 0 when `allowZero` is
+    /// false) to a day. `inf`, `nan`, negative numbers, hex floats and absurdly large values are refused.
+    /// - Returns: the value, or `fallback` when the variable is unset.
+    /// - Throws: `RunnerError.setting` naming the variable, the value and what is accepted.
+    public static func seconds(_ name: String, _ text: String?, fallback: Double, allowZero: Bool = true)
+        throws(RunnerError) -> Double {
+        guard let text else { return fallback }
+        let trimmed = text.trimmingSpacesAndNewlines
+        let plain = !trimmed.isEmpty && trimmed.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
+            && trimmed.filter({ $0 == "." }).count <= 1 && trimmed != "."
+        guard plain, let value = Double(trimmed), value.isFinite, value >= 0, value <= maximumSeconds,
+              allowZero || value > 0 else {
+            throw .setting("\(name)=\(text): give a number of seconds from \(allowZero ? "0" : "more than 0") to "
+                + "\(Int(maximumSeconds)) (a day), for example \(name)=120; not inf, nan, a negative or an exponent.")
+        }
+        return value
     }
 }
 
@@ -39,6 +62,8 @@ public enum RunnerError: Error, Sendable, CustomStringConvertible {
     case virtualBox(VirtualBoxError)
     case headlessStartFailed(status: Int32, output: [String])
     case signals(String)
+    /// A bad setting (an environment variable), named in the text.
+    case setting(String)
 
     public var description: String {
         switch self {
@@ -54,16 +79,33 @@ public enum RunnerError: Error, Sendable, CustomStringConvertible {
                 + output.map { "    " + $0 }.joined(separator: "\n")
         case let .signals(text):
             return text
+        case let .setting(text):
+            return text
         }
     }
 }
 
 /// How a run ended.
-public struct RunOutcome: Sendable {
+public struct RunOutcome: Sendable, Equatable {
     public var finalState: VMState?
     public var headlessStatus: Int32
+    /// Whether vmprov itself asked for a poweroff (QUIT, or escalation).
+    public var poweroffRequested: Bool
     /// 0 when the guest powered off or saved cleanly.
     public var exitCode: Int32
+
+    /// Judges a run by the machine's final state as well as VBoxHeadless's exit status: a clean end is
+    /// VBoxHeadless exiting 0 with the machine `poweroff` or `saved`, or a poweroff vmprov itself requested that
+    /// left the machine `poweroff`, whatever VBoxHeadless returned for it. Everything else (aborted, still running,
+    /// unknown state, a non-zero exit without a requested poweroff) is a failure (1).
+    public init(finalState: VMState?, headlessStatus: Int32, poweroffRequested: Bool) {
+        self.finalState = finalState
+        self.headlessStatus = headlessStatus
+        self.poweroffRequested = poweroffRequested
+        let normal = headlessStatus == 0 && (finalState == .poweroff || finalState == .saved)
+        let requested = poweroffRequested && finalState == .poweroff
+        exitCode = normal || requested ? 0 : 1
+    }
 }
 
 /// Supervises one guest: registers it if needed, starts VBoxHeadless in its own session, turns signals into
@@ -89,13 +131,20 @@ public final class Runner: @unchecked Sendable {
         self.forward = forward
     }
 
-    static let handledSignals: [Int32] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGCHLD]
+    /// Every signal the runner takes over (signal(7): all whose default action terminates, dumps core or stops,
+    /// the real-time signals, and SIGCHLD): blocked and read from a signalfd, so none can end the runner and leave
+    /// VBoxHeadless unsupervised. TERM, INT and QUIT stop the guest; the others are logged and ignored.
+    public static var handledSignals: [Int32] {
+        var mask = sigset_t()
+        vmp_runner_signal_mask(&mask)
+        return (1..<65).filter { sigismember(&mask, $0) == 1 }
+    }
 
     /// Blocks the signals vmprov handles and opens a signalfd for them. Call first, before any thread starts.
+    /// - Throws: `RunnerError.signals` when the mask or the signalfd cannot be set up.
     public func prepareSignals() throws(RunnerError) {
         var mask = sigset_t()
-        sigemptyset(&mask)
-        for s in Self.handledSignals { sigaddset(&mask, s) }
+        vmp_runner_signal_mask(&mask)
         guard pthread_sigmask(SIG_BLOCK, &mask, nil) == 0 else { throw .signals("cannot block signals") }
         signalFD = vmp_signalfd(&mask)
         guard signalFD >= 0 else { throw .signals("cannot open a signalfd: \(String(cString: strerror(errno)))") }
@@ -107,9 +156,107 @@ public final class Runner: @unchecked Sendable {
     }
 
     @discardableResult
-    private func manage(_ args: [String]) throws(VirtualBoxError) -> ProcessOutput {
+    private func manage(_ args: [String], abortIf: (Int32) -> Bool = { _ in false }) throws(VirtualBoxError) -> ProcessOutput {
         verbose([tools.vboxManage] + args)
-        return try tools.manage(args)
+        let out = try call([tools.vboxManage] + args, timeout: config.callTimeout, abortIf: abortIf)
+        guard out.status == 0 else { throw .failed(out) }
+        return out
+    }
+
+    private func state(_ vm: String, abortIf: (Int32) -> Bool = { _ in false }) throws(VirtualBoxError) -> VMState {
+        let out = try manage(VirtualBoxTools.showVMInfo(vm), abortIf: abortIf)
+        guard let state = MachineInfo(parsing: out.stdoutText).state else {
+            throw .unparsable(what: "VBoxManage showvminfo", output: out.stdoutText)
+        }
+        return state
+    }
+
+    // MARK: bounded calls
+
+    private var callPID: pid_t = 0
+    private var callStatus: Int32?
+    /// Signals that arrived during a call, in order, not yet acted on (already logged).
+    private var queued: [Int32] = []
+
+    /// Runs a VirtualBox tool in its own session, collecting its output, while still reading signals (queued, and
+    /// logged at once) and reaping children. Kills its process group (TERM, then KILL a second later) when it runs
+    /// longer than `timeout` seconds, or as soon as a signal arrives for which `abortIf` is true.
+    /// - Throws: `VirtualBoxError.missing`, `.timedOut` or `.interrupted`; a non-zero exit is returned, not thrown.
+    private func call(_ argv: [String], timeout: Double, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
+        guard let exe = Subprocess.locate(argv[0]) else { throw .missing(tool: argv[0]) }
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard Subprocess.cloexecPipe(&outPipe) else { throw .missing(tool: argv[0]) }
+        guard Subprocess.cloexecPipe(&errPipe) else {
+            close(outPipe[0]); close(outPipe[1])
+            throw .missing(tool: argv[0])
+        }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let pid: pid_t
+        do {
+            pid = try Subprocess.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
+                                       stdin: devNull, stdout: outPipe[1], stderr: errPipe[1])
+        } catch {
+            for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1], devNull] where fd >= 0 { close(fd) }
+            throw .missing(tool: error.description)
+        }
+        for fd in [outPipe[1], errPipe[1], devNull] where fd >= 0 { close(fd) }
+        callPID = pid
+        callStatus = nil
+        defer { callPID = 0 }
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
+        var out: [UInt8] = []
+        var err: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let started = Clock.now()
+        var killedAt: Double?
+        var abortedBy: Int32?
+        var exitedAt: Double?
+        while true {
+            let open = fds[0].fd >= 0 || fds[1].fd >= 0
+            if let status = callStatus {
+                // Done once its output is closed (or shortly after it exited, if a grandchild holds the pipes).
+                if !open || (exitedAt.map { Clock.now() - $0 > 1 } ?? false) {
+                    for k in 0..<2 where fds[k].fd >= 0 { close(fds[k].fd) }
+                    let (code, sig) = Subprocess.decode(status)
+                    let output = ProcessOutput(argv: argv, status: code, signal: sig, stdout: out, stderr: err)
+                    if killedAt != nil {
+                        if let abortedBy { throw .interrupted(argv: argv, by: Self.name(of: abortedBy)) }
+                        throw .timedOut(argv: argv, seconds: timeout, pid: pid)
+                    }
+                    return output
+                }
+                if exitedAt == nil { exitedAt = Clock.now() }
+            }
+            let n = poll(&fds, 3, 100)
+            if n < 0 && errno != EINTR { Clock.sleep(0.05) }
+            for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
+                let r = buffer.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
+                if r > 0 {
+                    if k == 0 { out.append(contentsOf: buffer[0..<r]) } else { err.append(contentsOf: buffer[0..<r]) }
+                } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
+                    close(fds[k].fd)
+                    fds[k].fd = -1
+                }
+            }
+            for sig in readSignals() where sig != SIGCHLD {
+                log(.info, "received \(Self.name(of: sig))")
+                queued.append(sig)
+                if killedAt == nil && abortedBy == nil && abortIf(sig) { abortedBy = sig }
+            }
+            reapChildren()
+            let now = Clock.now()
+            if callStatus == nil {
+                if killedAt == nil && (abortedBy != nil || now - started > timeout) {
+                    kill(-pid, SIGTERM)
+                    killedAt = now
+                } else if let k = killedAt, now - k > 1 {
+                    kill(-pid, SIGKILL)
+                }
+            }
+        }
     }
 
     // MARK: finding the machine
@@ -153,9 +300,9 @@ public final class Runner: @unchecked Sendable {
 
     /// Carries out a secure-boot request that `vmprov create` recorded, once.
     func secureBootIfRequested(_ vm: VMListEntry) {
-        guard let value = try? tools.extraData(vm.uuid, SecureBootRequest.key), value == SecureBootRequest.requested else {
-            return
-        }
+        let text = (try? manage(VirtualBoxTools.getExtraData(vm.uuid, SecureBootRequest.key)).stdoutText) ?? ""
+        let value = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("Value: ") }.map { String($0.dropFirst(7)) }
+        guard value == SecureBootRequest.requested else { return }
         log(.info, "\"\(vm.name)\" asks for secure boot: initialising its UEFI variable store")
         for step in VirtualBoxTools.secureBootSteps(vm.uuid) {
             do {
@@ -173,6 +320,7 @@ public final class Runner: @unchecked Sendable {
     // MARK: the run
 
     /// Runs the guest until VBoxHeadless exits. Signals must have been prepared.
+    /// - Throws: `RunnerError` when no machine is found, registration fails, or VBoxHeadless fails to start.
     public func run() throws(RunnerError) -> RunOutcome {
         if signalFD < 0 { try prepareSignals() }
         let vm = try findMachine()
@@ -185,35 +333,46 @@ public final class Runner: @unchecked Sendable {
         var stop: StopState?
         let startedAt = Clock.now()
         var lastPoll = 0.0
+
+        /// One signal, already logged as received.
+        func act(_ sig: Int32) {
+            guard Self.stopSignals.contains(sig) else {
+                log(.info, "\(Self.name(of: sig)) ignored (the guest keeps running; TERM, INT and QUIT stop it)")
+                return
+            }
+            if !started {
+                log(.info, "the guest has not started yet; \(Self.name(of: sig)) will be carried out once it has")
+                pending.append(sig)
+                return
+            }
+            stop = handle(sig, vm: vm, stop: stop)
+        }
+
         while headlessStatus == nil {
+            while !queued.isEmpty && headlessStatus == nil { act(queued.removeFirst()) }
             waitForEvents(timeout: 0.2)
             for sig in readSignals() {
                 if sig == SIGCHLD { reapChildren(); continue }
                 log(.info, "received \(Self.name(of: sig))")
-                if !started {
-                    log(.info, "the guest has not started yet; \(Self.name(of: sig)) will be carried out once it has")
-                    pending.append(sig)
-                    continue
-                }
-                stop = handle(sig, vm: vm, stop: stop)
+                act(sig)
             }
             reapChildren()
             if headlessStatus != nil { break }
             let now = Clock.now()
             if !started && now - lastPoll >= config.pollInterval {
                 lastPoll = now
-                if let state = try? tools.state(vm.uuid), state == .running || state == .paused {
+                if let state = try? self.state(vm.uuid), state == .running || state == .paused {
                     started = true
                     log(.info, "\"\(vm.name)\" has started")
                     for sig in pending { stop = handle(sig, vm: vm, stop: stop) }
                     pending.removeAll()
-                } else if now - startedAt > config.startupTimeout {
-                    log(.warning, "\"\(vm.name)\" is not running after \(Int(config.startupTimeout)) s; still waiting")
-                    lastPoll = now + 30
+                } else if Clock.now() - startedAt > config.startupTimeout {
+                    log(.warning, "\"\(vm.name)\" is not running after \(Self.seconds(config.startupTimeout)) s; still waiting")
+                    lastPoll = Clock.now() + 30
                 }
             }
             if let current = stop, let next = config.policy.actionOnTick(current: current, now: Clock.now()) {
-                log(.warning, "\"\(vm.name)\" is still running \(Int(config.policy.stopTimeout)) s after the ACPI "
+                log(.warning, "\"\(vm.name)\" is still running \(Self.seconds(config.policy.stopTimeout)) s after the ACPI "
                     + "request (STOP_TIMEOUT); saving its state instead")
                 stop = perform(next, vm: vm, stop: stop)
             }
@@ -223,30 +382,49 @@ public final class Runner: @unchecked Sendable {
         if !started {
             throw .headlessStartFailed(status: status, output: recentOutput)
         }
-        let finalState = try? tools.state(vm.uuid)
-        let clean = status == 0 && (finalState == .poweroff || finalState == .saved)
-        log(clean ? .info : .error, "\"\(vm.name)\" has stopped: VBoxHeadless exit \(status), state "
+        let finalState = try? self.state(vm.uuid)
+        let outcome = RunOutcome(finalState: finalState, headlessStatus: status, poweroffRequested: poweroffRequested)
+        log(outcome.exitCode == 0 ? .info : .error, "\"\(vm.name)\" has stopped: VBoxHeadless exit \(status), state "
             + "\(finalState?.rawValue ?? "unknown")")
+        if status != 0 && outcome.exitCode == 0 {
+            log(.info, "the poweroff was vmprov's own request and the machine is powered off: a clean end")
+        }
         waitForServices()
-        return RunOutcome(finalState: finalState, headlessStatus: status, exitCode: clean ? 0 : 1)
+        return outcome
     }
+
+    /// The signals that stop the guest; every other handled signal is logged and ignored.
+    static let stopSignals: Set<Int32> = [SIGTERM, SIGINT, SIGQUIT]
+    /// Whether vmprov has sent (or tried to send) `controlvm poweroff`.
+    private var poweroffRequested = false
 
     /// Carries out what a signal asks for.
     private func handle(_ sig: Int32, vm: VMListEntry, stop: StopState?) -> StopState? {
         guard let action = config.policy.action(for: sig, current: stop) else {
-            if sig == SIGHUP { log(.info, "SIGHUP ignored (the guest keeps running)") }
-            else if stop != nil { log(.info, "a stop (\(stop!.action.rawValue)) is already under way") }
+            if let stop { log(.info, "a stop (\(stop.action.rawValue)) is already under way") }
             return stop
         }
         return perform(action, vm: vm, stop: stop)
     }
 
-    /// Sends an action after checking the state; escalates when it fails.
+    /// Sends an action after checking the state; escalates when it fails or does not answer in time. A signal
+    /// that asks for something stronger while the call runs abandons it (the signal is then acted on at once).
     private func perform(_ action: GuestAction, vm: VMListEntry, stop: StopState?) -> StopState? {
         var next: GuestAction? = action
         var current = stop
         while let a = next {
-            let state = try? tools.state(vm.uuid)
+            let pendingStop = StopState(action: a, since: Clock.now())
+            let stronger: (Int32) -> Bool = { [config] sig in config.policy.action(for: sig, current: pendingStop) != nil }
+            let state: VMState?
+            do { state = try self.state(vm.uuid, abortIf: stronger) } catch {
+                if case .interrupted = error {
+                    // A stronger request arrived before `a` went out; it is queued and escalates from `a`.
+                    log(.info, "\(a.rawValue) abandoned for a stronger request")
+                    return pendingStop
+                }
+                log(.warning, "cannot read the state of \"\(vm.name)\": \(error)")
+                state = nil
+            }
             if let state, state.isDown {
                 log(.info, "\"\(vm.name)\" is \(state.rawValue); nothing to send")
                 return current
@@ -257,10 +435,16 @@ public final class Runner: @unchecked Sendable {
                 continue
             }
             log(.info, "sending \(a.rawValue) to \"\(vm.name)\"")
+            if a == .poweroff { poweroffRequested = true }
             do {
-                try manage(VirtualBoxTools.controlVM(vm.uuid, a))
+                try manage(VirtualBoxTools.controlVM(vm.uuid, a), abortIf: stronger)
                 return StopState(action: a, since: Clock.now())
             } catch {
+                if case .interrupted = error {
+                    // A stronger request arrived; it is queued and carried out next.
+                    log(.info, "\(a.rawValue) abandoned for a stronger request")
+                    return StopState(action: a, since: Clock.now())
+                }
                 let reason: String
                 if case let .failed(out) = error { reason = VBoxErrorText.firstError(out.stderrText) ?? out.failureDescription }
                 else { reason = error.description }
@@ -369,6 +553,8 @@ public final class Runner: @unchecked Sendable {
                 let (code, sig) = Subprocess.decode(st)
                 headlessStatus = code
                 if let sig { log(.warning, "VBoxHeadless was killed by signal \(sig)") }
+            } else if pid == callPID {
+                callStatus = st
             }
         }
     }
@@ -378,23 +564,32 @@ public final class Runner: @unchecked Sendable {
         var left = ProcessTable.find(names: names, uid: config.uid)
         guard !left.isEmpty else { return }
         log(.info, "waiting for " + left.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
-            + " to exit (up to \(Int(config.serviceExitTimeout)) s)")
+            + " to exit (up to \(Self.seconds(config.serviceExitTimeout)) s)")
         let deadline = Clock.now() + config.serviceExitTimeout
         while !left.isEmpty && Clock.now() < deadline {
             Clock.sleep(0.1)
             reapChildren()
-            _ = readSignals()
+            for sig in readSignals() where sig != SIGCHLD {
+                log(.info, "received \(Self.name(of: sig)); the guest has stopped already, waiting for VirtualBox's services")
+            }
             left = ProcessTable.find(names: names, uid: config.uid)
         }
         if left.isEmpty {
             log(.info, "VirtualBox's services have exited")
         } else {
             log(.warning, left.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
-                + " still running after \(Int(config.serviceExitTimeout)) s; exiting anyway")
+                + " still running after \(Self.seconds(config.serviceExitTimeout)) s; exiting anyway")
         }
     }
 
+    /// Whole seconds for a log line; never traps (a library caller may pass any Double).
+    static func seconds(_ value: Double) -> String {
+        value.isFinite && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+    }
+
+    /// "SIGTERM", "SIGUSR1", "SIGRTMIN+3"… or "signal N".
     static func name(of sig: Int32) -> String {
+        if let abbrev = vmp_signal_abbrev(sig) { return "SIG" + String(cString: abbrev) }
         switch sig {
         case SIGTERM: return "SIGTERM"
         case SIGINT: return "SIGINT"

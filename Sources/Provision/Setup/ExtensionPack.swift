@@ -1,3 +1,20 @@
+/// Whether RDP (the VRDE server) on this VirtualBox needs the Oracle VirtualBox Extension Pack.
+///
+/// True before 7.2.6, false from 7.2.6 on. Source: VirtualBox 7.2.6's changelog ("RDP: The VRDP server was moved
+/// to the open source base package", quoted in VirtualBox/virtualbox issue #508), and the code: the server is now
+/// built from the open tree as the base package's `VBoxVRDP` library (`src/VBox/RDP/server/Makefile.kmk`,
+/// `DLLS += VBoxVRDP`), and when no installed pack offers a VRDE module, `SystemProperties::getDefaultVRDEExtPack`
+/// (`src/VBox/Main/src-server/SystemPropertiesImpl.cpp`) falls back to `VBOXVRDP_KLUDGE_EXTPACK_NAME`
+/// ("Built-in-VBoxVRDP", `src/VBox/Main/include/Global.h`) when `VBoxVRDP.so` sits in VirtualBox's private
+/// library folder, which `ConsoleVRDPServer::Launch` then loads. The 7.2.6 pack's `ExtPack.xml` has no
+/// `<VRDEModule>` (`VBoxManage list extpacks` shows "VRDE Module:" empty, issue #508). Up to 7.2.5 the only RDP
+/// server is the pack's `VBoxVRDP` (its `<VRDEModule>`).
+public func vrdeNeedsExtensionPack(virtualBoxVersion v: VBoxVersion) -> Bool {
+    if v.major != 7 { return v.major < 7 }
+    if v.minor != 2 { return v.minor < 2 }
+    return v.build < 6
+}
+
 /// The Oracle VirtualBox Extension Pack: its real file name per release, and an installation that accepts the
 /// license by the SHA-256 of the license text inside the pack.
 public struct ExtensionPack: Sendable {
@@ -43,9 +60,45 @@ public struct ExtensionPack: Sendable {
         } catch { throw SetupError(error.description) }
         log("extension pack: \(plan.expected.map(\.description) ?? "") verified (Oracle does not sign SHA256SUMS)")
         try install(dest, log: log)
+        Self.describeRDP(version: version, pack: dest, log: log)
+    }
+
+    /// The `<VRDEModule>` named in the pack's `ExtPack.xml`, nil when it names none (7.2.6 and later packs).
+    /// - Throws: `TarGz.Failure` when the pack cannot be read or has no `ExtPack.xml`.
+    public static func vrdeModule(in pack: String) throws(TarGz.Failure) -> String? {
+        let xml = String(decoding: try TarGz.member("ExtPack.xml", in: pack, limit: 256 << 10), as: UTF8.self)
+        guard let open = xml.range(of: "<VRDEModule>") else { return nil }
+        let rest = xml[open.upperBound...]
+        guard let close = rest.range(of: "</VRDEModule>") else { return nil }
+        let name = rest[..<close.lowerBound].trimmingCharacters
+        return name.isEmpty ? nil : String(name)
+    }
+
+    /// Says whether this VirtualBox needs the pack for RDP and whether the pack has a VRDE module. Never fails a
+    /// setup: from 7.2.6 on a pack without a VRDE module is what Oracle ships.
+    public static func describeRDP(version: VBoxVersion, pack: String, log: (String) -> Void) {
+        let module = (try? vrdeModule(in: pack)) ?? nil
+        if !vrdeNeedsExtensionPack(virtualBoxVersion: version) {
+            log("RDP: VirtualBox \(version.number) has the VRDP server in its base package (7.2.6 and later); the "
+                + "extension pack is not needed for RDP" + (module == nil ? " (this pack has no VRDE module, as expected)" : ""))
+        } else if let module {
+            log("RDP: VirtualBox \(version.number) needs the extension pack for RDP; its VRDE module is \(module)")
+        } else {
+            log("RDP: warning: VirtualBox \(version.number) needs the extension pack's VRDE module for RDP, and this "
+                + "pack has none; RDP will not start (install the pack matching this VirtualBox)")
+        }
+    }
+
+    /// Installs a pack file given by the user, accepting the license it carries by its hash, then says what it
+    /// means for RDP on the installed VirtualBox.
+    /// - Throws: `SetupError` when the pack is unreadable or VBoxManage refuses it.
+    public func installFile(_ pack: String, log: (String) -> Void) throws(SetupError) {
+        try install(pack, log: log)
+        if let version = try? tools.version() { Self.describeRDP(version: version, pack: pack, log: log) }
     }
 
     /// Installs a pack file, accepting the license it carries by its hash.
+    /// - Throws: `SetupError` when the pack is unreadable or VBoxManage refuses it.
     public func install(_ pack: String, log: (String) -> Void) throws(SetupError) {
         let hash: String
         do { hash = try Self.licenseHash(of: pack) } catch { throw SetupError(error.description) }

@@ -42,6 +42,7 @@ public struct ImageSetup: Sendable {
                 + "\(inRoot("/usr/share/zoneinfo")).")
         }
         let link = inRoot("/etc/localtime")
+        try mustStayInside(inRoot("/etc"), what: "--timezone \(zone)")
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink(link, &buf, 4095)
         if n > 0, String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == target {
@@ -74,12 +75,40 @@ public struct ImageSetup: Sendable {
         }
     }
 
-    /// A group and a user with the same fixed id, no login shell, a locked password and a private home.
-    public func user(_ name: String, uid: UInt32) throws(SetupError) {
-        guard !name.isEmpty, name.count <= 32, name.first.map({ $0.isLowercase || $0 == "_" }) == true,
-              name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" || $0 == "-" }) else {
-            throw SetupError("--user \(name): a user name is lowercase letters, digits, _ and -, starting with a letter.")
+    /// Checks a user or group name against useradd's portable rule (shadow-utils `is_valid_user_name` without
+    /// `--badname`, and POSIX's portable filename set): ASCII only, `[a-z_][a-z0-9_-]*`, at most 32 bytes.
+    ///
+    /// Stricter than useradd in one point: the trailing `$` useradd allows (for Samba machine accounts) is refused,
+    /// because the VirtualBox user is a service account and a `$` in its name only invites shell-quoting mistakes.
+    /// Look-alikes are refused because they are not ASCII: Cyrillic `а`, fullwidth letters, digits of other scripts,
+    /// combining marks, uppercase, and a leading `-` (which tools would read as an option).
+    /// - Throws: `SetupError` naming the option (`what`), the name and the first offending character.
+    public static func validateUserName(_ name: String, what: String = "--user") throws(SetupError) {
+        let bytes = Array(name.utf8)
+        func refuse(_ why: String) -> SetupError {
+            SetupError("\(what) \(name): \(why); a user or group name is ASCII lowercase letters, digits, _ and -, "
+                + "starts with a letter or _, and has at most 32 characters (useradd's portable rule).")
         }
+        guard !bytes.isEmpty else { throw refuse("empty") }
+        guard bytes.count <= 32 else { throw refuse("\(bytes.count) bytes long") }
+        if let bad = name.unicodeScalars.first(where: { !$0.isASCII }) {
+            throw refuse("U+\(String(bad.value, radix: 16, uppercase: true)) is not ASCII (a look-alike of a Latin letter?)")
+        }
+        let first = bytes[0]
+        guard (first >= 0x61 && first <= 0x7A) || first == 0x5F else {
+            throw refuse("it starts with \"\(Character(Unicode.Scalar(first)))\"")
+        }
+        for b in bytes {
+            let ok = (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x5F || b == 0x2D
+            guard ok else { throw refuse("\"\(Character(Unicode.Scalar(b)))\" is not allowed") }
+        }
+    }
+
+    /// A group and a user with the same fixed id, no login shell, a locked password and a private home.
+    /// - Throws: `SetupError` for a name outside useradd's portable rule, a name or id held by someone else, or a
+    ///   failing groupadd/useradd.
+    public func user(_ name: String, uid: UInt32) throws(SetupError) {
+        try Self.validateUserName(name)
         guard uid > 0, uid < 4_294_967_295 else { throw SetupError("--uid \(uid): give an id above 0 (root).") }
         let groups = try entries("/etc/group")
         let users = try entries("/etc/passwd")
@@ -119,7 +148,7 @@ public struct ImageSetup: Sendable {
         } else {
             log("user: \(name) (uid \(uid)) already present")
         }
-        try directory(home, uid: uid, mode: 0o700)
+        try directory(home, uid: uid, mode: 0o700, what: "home folder")
     }
 
     /// The nologin shell the root has.
@@ -139,16 +168,67 @@ public struct ImageSetup: Sendable {
 
     // MARK: folders
 
-    /// A folder owned by `uid` (and its group) with `mode`; created with its parents if missing.
-    public func directory(_ path: String, uid: UInt32, mode: mode_t) throws(SetupError) {
-        let full = inRoot(path)
-        var current = ""
-        for part in full.split(separator: "/") {
+    /// The kernel's canonical form of an existing path (every symlink and `..` resolved), or nil.
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// `path` (a path inside the root, `/`-relative) with `.`, empty segments and `..` resolved lexically.
+    /// - Throws: `SetupError` when `..` climbs above the root, or when nothing is left (the root itself).
+    public func segments(of path: String, what: String) throws(SetupError) -> [String] {
+        var out: [String] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." {
+                guard !out.isEmpty else {
+                    throw SetupError("\(what) \(path): \"..\" climbs out of the root folder \(root); give a folder inside it.")
+                }
+                out.removeLast()
+                continue
+            }
+            out.append(String(part))
+        }
+        guard !out.isEmpty else {
+            throw SetupError("\(what) \(path): that is the root folder \(root) itself; give a folder inside it (for example /vms).")
+        }
+        return out
+    }
+
+    /// Refuses an existing path whose real location (symlinks followed, as the kernel will follow them when setup
+    /// writes there) is outside the root folder.
+    /// - Throws: `SetupError` naming the path, where it really leads, and the root.
+    func mustStayInside(_ full: String, what: String) throws(SetupError) {
+        guard root != "/" else { return }
+        guard let realRoot = Self.realPath(root) else {
+            throw SetupError("--root \(root): does not exist; create it first.")
+        }
+        guard let real = Self.realPath(full) else { return }
+        if real != realRoot && !real.hasPrefix(realRoot == "/" ? "/" : realRoot + "/") {
+            throw SetupError("\(what): \(full) leads to \(real), outside the root folder \(root) (a symlink inside the "
+                + "root points out of it); remove the symlink or give another folder.")
+        }
+    }
+
+    /// A folder owned by `uid` (and its group) with `mode`; created with its parents if missing. `path` is taken
+    /// inside the root: `..` may not climb out of it, it may not be the root itself, and no symlink on the way may
+    /// lead out of it.
+    /// - Throws: `SetupError` for a path outside the root, something that is not a folder, or a failing
+    ///   mkdir/chown/chmod (with errno's text).
+    public func directory(_ path: String, uid: UInt32, mode: mode_t, what: String = "--vmdir") throws(SetupError) {
+        let parts = try segments(of: path, what: what)
+        var current = root == "/" ? "" : root
+        for part in parts {
             current += "/" + part
+            try mustStayInside(current, what: what + " " + path)
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
                 throw SetupError("\(current): cannot create it: \(String(cString: strerror(errno)))")
             }
+            try mustStayInside(current, what: what + " " + path)
         }
+        let full = current
+        let path = "/" + parts.joined(separator: "/")
         var st = stat()
         guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw SetupError("\(full): exists and is not a folder (or is a symlink); vmprov will not use it.")

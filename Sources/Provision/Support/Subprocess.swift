@@ -13,6 +13,8 @@ public struct ProcessOutput: Sendable {
     public var signal: Int32?
     public var stdout: [UInt8]
     public var stderr: [UInt8]
+    /// True when the child ran past its time limit and its process group was killed.
+    public var timedOut = false
 
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
     public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
@@ -86,9 +88,13 @@ public enum Subprocess {
         return nil
     }
 
-    /// Spawns `argv` with stdin from /dev/null (or `input`), collecting stdout and stderr.
+    /// Spawns `argv` with stdin from /dev/null (or `input`), collecting stdout and stderr. With `timeout`
+    /// (seconds), the child runs in its own session and its whole process group is killed (TERM, then KILL a
+    /// second later) once the time is up; the output then says `timedOut`.
+    /// - Throws: `SpawnError` when the program cannot be found or started.
     public static func run(_ argv: [String], input: [UInt8]? = nil, environment: [String]? = nil,
-                           newSession: Bool = false) throws(SpawnError) -> ProcessOutput {
+                           newSession: Bool = false, timeout: Double? = nil) throws(SpawnError) -> ProcessOutput {
+        let newSession = newSession || timeout != nil
         guard let first = argv.first, let exe = locate(first) else { throw SpawnError(argv: argv, code: ENOENT) }
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
@@ -115,8 +121,19 @@ public enum Subprocess {
                    pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
         var buffer = [UInt8](repeating: 0, count: 65536)
         var open = 2
+        var killedAt: Double?
+        let started = Clock.now()
         while open > 0 {
-            let r = poll(&fds, 2, -1)
+            if let timeout {
+                let now = Clock.now()
+                if killedAt == nil && now - started > timeout {
+                    kill(-pid, SIGTERM)
+                    killedAt = now
+                } else if let k = killedAt, now - k > 1 {
+                    kill(-pid, SIGKILL)
+                }
+            }
+            let r = poll(&fds, 2, timeout == nil ? -1 : 100)
             if r < 0 { if errno == EINTR { continue }; break }
             for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
                 let n = buffer.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
@@ -129,8 +146,9 @@ public enum Subprocess {
                 }
             }
         }
+        if killedAt != nil { kill(-pid, SIGKILL) }
         let (status, sig) = wait(pid)
-        return ProcessOutput(argv: argv, status: status, signal: sig, stdout: out, stderr: err)
+        return ProcessOutput(argv: argv, status: status, signal: sig, stdout: out, stderr: err, timedOut: killedAt != nil)
     }
 
     /// A pipe whose ends close on exec.

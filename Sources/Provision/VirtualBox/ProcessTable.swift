@@ -14,8 +14,9 @@ public enum ProcessTable {
         public var uid: UInt32
     }
 
-    /// Every live process whose command name is one of `names` and whose real uid is `uid` (zombies, which
-    /// have exited but not been reaped, are left out).
+    /// Every live process whose command name is one of `names` and whose real uid is `uid`. Zombies (`State: Z`,
+    /// exited but not yet reaped by their parent) and dead entries (`X`) are left out: they hold no settings and
+    /// will never exit by themselves, so counting them would refuse edits and stall the runner for nothing.
     public static func find(names: Set<String>, uid: UInt32, procRoot: String = "/proc") -> [Entry] {
         var out: [Entry] = []
         for name in FileIO.names(in: procRoot) ?? [] {
@@ -23,11 +24,11 @@ public enum ProcessTable {
             guard let comm = readSmall("\(procRoot)/\(name)/comm")?.split(separator: "\n").first.map(String.init),
                   names.contains(comm) else { continue }
             guard let status = readSmall("\(procRoot)/\(name)/status") else { continue }
-            // A zombie (Z) or dead (X) process has exited: it holds no settings and serves nobody, even while
-            // its parent has not reaped it yet.
             let lines = status.split(separator: "\n")
-            if let state = lines.first(where: { $0.hasPrefix("State:") })?.dropFirst(6).drop(while: { $0 == " " || $0 == "\t" }),
-               state.hasPrefix("Z") || state.hasPrefix("X") { continue }
+            if let state = lines.first(where: { $0.hasPrefix("State:") }),
+               let code = state.dropFirst(6).first(where: { $0 != " " && $0 != "\t" }), code == "Z" || code == "X" {
+                continue
+            }
             for line in lines where line.hasPrefix("Uid:") {
                 let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
                 if fields.count > 1, let real = UInt32(fields[1]), real == uid {

@@ -3,6 +3,10 @@ public enum VirtualBoxError: Error, Sendable, CustomStringConvertible {
     case missing(tool: String)
     case failed(ProcessOutput)
     case unparsable(what: String, output: String)
+    /// The call did not finish within its time limit; its process group was killed.
+    case timedOut(argv: [String], seconds: Double, pid: Int32)
+    /// The call was abandoned (its process group killed) because a signal asked for something stronger.
+    case interrupted(argv: [String], by: String)
 
     public var description: String {
         switch self {
@@ -13,6 +17,12 @@ public enum VirtualBoxError: Error, Sendable, CustomStringConvertible {
         case let .unparsable(what, output):
             return "cannot read the output of \(what):\n" + output.split(separator: "\n").prefix(10)
                 .map { "    " + $0 }.joined(separator: "\n")
+        case let .timedOut(argv, seconds, pid):
+            return "\(Shell.quote(argv)) did not finish within \(seconds) s (VMPROV_CALL_TIMEOUT); killed it"
+                + (pid > 0 ? " (pid \(pid))" : "") + " and its process group. VBoxSVC or the guest may hang: see the "
+                + "VM's Logs/VBox.log."
+        case let .interrupted(argv, by):
+            return "\(Shell.quote(argv)) was abandoned for \(by) (its process group killed)"
         }
     }
 }
@@ -49,6 +59,8 @@ public struct VirtualBoxTools: Sendable {
     public var vboxHeadless: String
     /// Environment for the tools (the caller's, with an English UTF-8 locale so messages parse).
     public var environment: [String]
+    /// The longest one VBoxManage call may run before its process group is killed (seconds); nil for no limit.
+    public var timeout: Double? = 120
 
     public init(vboxManage: String = "VBoxManage", vboxHeadless: String = "VBoxHeadless", environment: [String]? = nil) {
         self.vboxManage = vboxManage
@@ -81,15 +93,17 @@ public struct VirtualBoxTools: Sendable {
 
     // MARK: running
 
-    /// Runs VBoxManage with `args`; a non-zero exit is an error carrying the output.
+    /// Runs VBoxManage with `args`, bounded by `timeout`; a non-zero exit is an error carrying the output.
+    /// - Throws: `.missing`, `.timedOut` (its process group killed) or `.failed`.
     @discardableResult
     public func manage(_ args: [String]) throws(VirtualBoxError) -> ProcessOutput {
         let out: ProcessOutput
         do {
-            out = try Subprocess.run([vboxManage] + args, environment: environment)
+            out = try Subprocess.run([vboxManage] + args, environment: environment, timeout: timeout)
         } catch {
             throw .missing(tool: vboxManage)
         }
+        if out.timedOut { throw .timedOut(argv: out.argv, seconds: timeout ?? 0, pid: 0) }
         guard out.status == 0 else { throw .failed(out) }
         return out
     }

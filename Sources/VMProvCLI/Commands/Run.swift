@@ -21,6 +21,7 @@ extension RunnerError {
         case .virtualBox: return VMProvExit.unavailable
         case .headlessStartFailed: return VMProvExit.failure
         case .signals: return 70
+        case .setting: return VMProvExit.usage
         }
     }
 }
@@ -32,8 +33,11 @@ struct Run: ParsableCommand {
         Registers the first .vbox under $VMDIR when no machine is registered, starts VBoxHeadless in its own \
         session, and turns signals into guest actions: TERM → $STOP_ACTION (acpi, savestate or poweroff; default \
         acpi), INT → savestate, QUIT → poweroff. A guest still running $STOP_TIMEOUT seconds (default 120) after \
-        an ACPI request is saved, never powered off, unless saving fails. A second TERM escalates at once. \
-        Exits 0 when the guest powered off or saved cleanly, 1 when it aborted or VBoxHeadless failed.
+        an ACPI request is saved, never powered off, unless saving fails. A second TERM escalates at once. Every \
+        other signal that would end the runner (HUP, USR1, USR2, ALRM, PIPE, …) is logged and ignored. Each \
+        VBoxManage call is bounded by $VMPROV_CALL_TIMEOUT seconds (default 30), then its process group is killed \
+        and the stop escalates. Exits 0 when VBoxHeadless exited 0 with the machine powered off or saved, or when \
+        a poweroff vmprov requested left it powered off; 1 when it aborted or VBoxHeadless failed.
 
         Example (what the container does):
           VMDIR=/vms STOP_TIMEOUT=90 vmprov run
@@ -52,19 +56,23 @@ struct Run: ParsableCommand {
         } else {
             stopAction = .acpi
         }
-        var timeout = 120.0
-        if let s = Output.env("STOP_TIMEOUT") {
-            guard let t = Double(s), t >= 0 else {
-                throw CLIError("STOP_TIMEOUT=\(s): give a number of seconds.", code: VMProvExit.usage)
-            }
-            timeout = t
+        var config: RunnerConfig
+        do {
+            let timeout = try RunnerConfig.seconds("STOP_TIMEOUT", Output.env("STOP_TIMEOUT"), fallback: 120)
+            config = RunnerConfig(vmDir: Output.env("VMDIR") ?? ".", policy: StopPolicy(termAction: stopAction, stopTimeout: timeout))
+            config.serviceExitTimeout = try RunnerConfig.seconds("VMPROV_SERVICE_WAIT", Output.env("VMPROV_SERVICE_WAIT"),
+                                                                 fallback: config.serviceExitTimeout)
+            config.startupTimeout = try RunnerConfig.seconds("VMPROV_STARTUP_TIMEOUT", Output.env("VMPROV_STARTUP_TIMEOUT"),
+                                                             fallback: config.startupTimeout)
+            config.callTimeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"),
+                                                          fallback: config.callTimeout, allowZero: false)
+        } catch {
+            logLine(.error, error.description)
+            throw ExitCode(error.exitCode)
         }
-        var config = RunnerConfig(vmDir: Output.env("VMDIR") ?? ".", policy: StopPolicy(termAction: stopAction, stopTimeout: timeout))
         config.verbose = verbose
-        if let s = Output.env("VMPROV_SERVICE_WAIT").flatMap(Double.init) { config.serviceExitTimeout = s }
-        if let s = Output.env("VMPROV_STARTUP_TIMEOUT").flatMap(Double.init) { config.startupTimeout = s }
         if verbose {
-            for key in ["VMDIR", "STOP_ACTION", "STOP_TIMEOUT", "VBOX_USER_HOME"] {
+            for key in ["VMDIR", "STOP_ACTION", "STOP_TIMEOUT", "VMPROV_CALL_TIMEOUT", "VBOX_USER_HOME"] {
                 if let v = Output.env(key) { logLine(.info, "\(key)=\(v)") }
             }
         }
@@ -78,6 +86,17 @@ struct Run: ParsableCommand {
             throw ExitCode(e.exitCode)
         }
     }
+}
+
+/// VirtualBox's tools for the queries, each call bounded by $VMPROV_CALL_TIMEOUT seconds (default 30), so a hung
+/// VBoxSVC cannot hang `list`, `state` or `healthcheck`.
+func queryTools() throws -> VirtualBoxTools {
+    var tools = VirtualBoxTools()
+    do {
+        tools.timeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"), fallback: 30,
+                                                 allowZero: false)
+    } catch { throw CLIError(error.description, code: VMProvExit.usage) }
+    return tools
 }
 
 /// The first registered machine (or the one named), for the queries.
@@ -103,7 +122,8 @@ struct List: ParsableCommand {
 
     func run() throws {
         let list: [VMListEntry]
-        do { list = try VirtualBoxTools().listVMs() } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
+        let tools = try queryTools()
+        do { list = try tools.listVMs() } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
         for vm in list {
             Output.out("Name=\(vm.name)")
             Output.out("ID=\(vm.uuid)")
@@ -128,7 +148,7 @@ struct State: ParsableCommand {
     }
 
     func run() throws {
-        let tools = VirtualBoxTools()
+        let tools = try queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
         do { state = try tools.state(vm) } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
@@ -161,7 +181,7 @@ struct Healthcheck: ParsableCommand {
         } else if Output.env("HEALTHCHECK_CMD") != nil {
             throw CLIError("HEALTHCHECK_CMD=\(custom) is not an executable file.", code: VMProvExit.unavailable)
         }
-        let tools = VirtualBoxTools()
+        let tools = try queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
         do { state = try tools.state(vm) } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }

@@ -12,7 +12,10 @@ struct Setup: ParsableCommand {
         abstract: "The image build step: timezone, user and group with a fixed id, VM folder, extension pack.",
         discussion: """
         Runs as root while the image builds; every step can run again and changes nothing the second time. \
-        --root applies everything under another folder (groupadd/useradd --prefix).
+        --root applies everything under another folder (groupadd/useradd --prefix); --vmdir stays inside it. \
+        User names follow useradd's portable rule: ASCII [a-z_][a-z0-9_-]*, at most 32 characters. \
+        RDP: up to VirtualBox 7.2.5 the VRDP server comes from the extension pack; from 7.2.6 on it is in the \
+        base package and the pack (which then has no VRDE module) is not needed for RDP. --extpack auto says which.
 
         Example (the Dockerfile's step):
           vmprov setup --timezone Europe/Berlin --user vbox --uid 1000 --vmdir /vms --extpack auto
@@ -45,6 +48,11 @@ struct Setup: ParsableCommand {
         if let u = extpackUrl, !(u.hasPrefix("https://") || u.hasPrefix("http://")) {
             throw ValidationError("--extpack-url \(u): only http and https.")
         }
+        // Checked before any step runs, so a bad name or folder changes nothing.
+        do {
+            if let user { try ImageSetup.validateUserName(user) }
+            if let vmdir { _ = try ImageSetup(root: root) { _ in }.segments(of: vmdir, what: "--vmdir") }
+        } catch { throw ValidationError(error.message) }
     }
 
     func run() throws {
@@ -68,7 +76,7 @@ struct Setup: ParsableCommand {
                 try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader(options: o))
                     .installMatching(base: extpackUrl, into: dir) { Output.out("setup: \($0)") }
             default:
-                try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).install(extpack) { Output.out("setup: \($0)") }
+                try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
             }
         } catch let e as SetupError {
             throw CLIError(e.message, code: e.message.contains("does not exist") ? VMProvExit.noInput : VMProvExit.dataError)
