@@ -179,13 +179,13 @@ struct NATRulesTests {
                                   adapter: adapter)
         }
         for (ip, port, adapter, hint) in [("localhost", 8080, 1, "127.0.0.1"), ("::1", 8080, 1, "127.0.0.1"),
-                                           ("", 2222, 1, "overlaps rule \"ssh\""), ("0.0.0.0", 2222, 2, "on adapter 1"),
+                                           ("", 2222, 1, "rule \"ssh\" binds tcp 127.0.0.1:2222"), ("0.0.0.0", 2222, 2, "on adapter 1"),
                                            ("", 3389, 2, "RDP server's port")] {
             do {
                 _ = try add(ip, port, adapter: adapter)
                 Issue.record("\(ip):\(port) on adapter \(adapter) was accepted")
             } catch {
-                #expect(error.description.contains(hint), "\(error.description)")
+                #expect("\(error)".contains(hint), "\(error)")
             }
         }
         #expect(throws: VBoxXMLError.self) { try add("", 8080, guestIP: "::1") }
@@ -210,7 +210,7 @@ struct NATRulesTests {
                 enabled = try enabled.settingAttribute("enabled", to: "true", on: a.element)
                 enabled = try VBoxSettings(bytes: enabled.bytes, path: file.path)
             }
-            variants.append(enabled)
+            if enabled.bytes != original.bytes { variants.append(enabled) }
             if let rdp = try? original.enablingRDP(RDPRequest(ports: "2222-2223,8080")) { variants.append(rdp.settings) }
             for (n, doc) in variants.enumerated() {
                 // add-forward refuses what brings a new error; so compare on files without errors (the originals
@@ -243,9 +243,9 @@ struct NATRulesTests {
                                 case .success(let r): addRefused = false; #expect(r.changed)
                                 case .failure: addRefused = true
                                 }
-                                #expect(addRefused == !checkErrors.isEmpty,
-                                        "\(file.lastPathComponent) adapter \(slot + 1) \(candidate.ruleString): add-forward "
-                                        + "\(addRefused ? "refused" : "accepted"), check: \(checkErrors)")
+                                let what = "\(file.lastPathComponent) adapter \(slot + 1) \(candidate.ruleString): add-forward "
+                                    + "\(addRefused ? "refused" : "accepted"), check: \(checkErrors)"
+                                #expect(addRefused == !checkErrors.isEmpty, "\(what)")
                                 compared += 1
                                 if addRefused { refused += 1 }
                             }

@@ -35,13 +35,13 @@ public enum NATBind: Sendable, Equatable {
         if text.isEmpty { return .exact(.any) }
         if text.utf8.count >= 32 { return .tooLong }
         var strict = in_addr()
-        if inet_pton(AF_INET, text, &strict) == 1 { return .exact(bind(strict)) }
+        if inet_pton(AF_INET, text, &strict) == 1 { return .exact(fromAddress(strict)) }
         var loose = in_addr()
-        if inet_aton(text, &loose) != 0 { return .lenient(bind(loose)) }
+        if inet_aton(text, &loose) != 0 { return .lenient(fromAddress(loose)) }
         return .notIPv4
     }
 
-    static func bind(_ a: in_addr) -> NATBind {
+    static func fromAddress(_ a: in_addr) -> NATBind {
         let host = UInt32(bigEndian: a.s_addr)
         return host == 0 ? .any : .address(host)
     }
@@ -128,10 +128,10 @@ public struct NetworkModel: Sendable {
                 let modes = e.children.filter { doc.elements[$0].name != "DisabledModes" }
                 let mode = modes.first.map { doc.elements[$0].name } ?? "Null"
                 let nat = mode == "NAT" ? modes.first : nil
-                let rules = nat.map { n in
-                    doc.forwards(inNAT: n).map { (index, forward) in
-                        let f = doc.elements[index]
-                        return Rule(element: index, forward: forward, hasName: f.attribute("name") != nil,
+                let rules: [Rule] = nat.map { n in
+                    doc.forwards(inNAT: n).map { found -> Rule in
+                        let f = doc.elements[found.index]
+                        return Rule(element: found.index, forward: found.rule, hasName: f.attribute("name") != nil,
                                     protoText: f.attribute("proto"), hasGuestPort: f.attribute("guestport") != nil)
                     }
                 } ?? []
@@ -196,9 +196,10 @@ public enum NATRules {
             }
         }
 
-        struct Bind { var rule: NetworkModel.Rule; var adapter: Int; var bind: NATBind; var active: Bool }
+        struct Bind { var rule: NetworkModel.Rule; var adapter: Int; var element: Int; var bind: NATBind; var active: Bool }
         var binds: [Bind] = []
-        for a in model.adapters where a.nat != nil {
+        // An adapter VirtualBox does not load (see NetworkModel.Adapter.loaded) has no rules in its eyes.
+        for a in model.adapters where a.nat != nil && a.loaded {
             let number = (a.slot ?? 0) + 1
             var names = Set<String>()
             for r in a.rules {
@@ -263,11 +264,11 @@ public enum NATRules {
                     add(.warning, r.element, "host port \(f.hostPort) is privileged: VirtualBox can bind it only when it "
                         + "runs as root, and the container runs it as an unprivileged user")
                 }
-                if a.loaded && a.nat != nil && !a.enabled {
+                if !a.enabled {
                     add(.warning, r.element, "adapter \(number) is disabled; the rule \"\(f.name)\" takes effect once it "
                         + "is enabled")
                 }
-                binds.append(Bind(rule: r, adapter: number, bind: NATBind.effective(f.hostIP), active: a.binds))
+                binds.append(Bind(rule: r, adapter: number, element: a.element, bind: NATBind.effective(f.hostIP), active: a.binds))
             }
         }
 
@@ -275,7 +276,7 @@ public enum NATRules {
         for (k, b) in binds.enumerated() {
             for earlier in binds[..<k] where earlier.rule.forward.proto == b.rule.forward.proto
                 && earlier.rule.forward.hostPort == b.rule.forward.hostPort && earlier.bind.overlaps(b.bind) {
-                let sameAdapter = earlier.adapter == b.adapter
+                let sameAdapter = earlier.element == b.element
                 guard sameAdapter || (earlier.active && b.active) else { continue }
                 // Rules of one disabled adapter clash only once it is enabled.
                 let severity: Finding.Severity = (b.active && earlier.active) ? .error : .warning
@@ -296,7 +297,7 @@ public enum NATRules {
             let vrdeBind: NATBind = {
                 if rd.address.isEmpty { return .any }
                 var a = in_addr()
-                return inet_pton(AF_INET, rd.address, &a) == 1 ? NATBind.bind(a) : .any
+                return inet_pton(AF_INET, rd.address, &a) == 1 ? NATBind.fromAddress(a) : .any
             }()
             for b in binds where b.active && b.rule.forward.proto == .tcp && b.bind.overlaps(vrdeBind) {
                 let port = b.rule.forward.hostPort
