@@ -49,20 +49,21 @@ private func composeConfig(_ printed: String, sourceLocation: SourceLocation = #
     return ports.map { "\($0["host_ip"] ?? ""):\($0["published"] ?? ""):\($0["target"] ?? "")/\($0["protocol"] ?? "")" }
 }
 
+// Edits pass --force: the VBoxSVC guard is tested elsewhere, and another run's fake VBoxSVC must not decide these.
 extension ProcessSensitive {
 @Suite("Rule checker and RDP, end to end", .serialized)
 struct RulesCommandTests {
     @Test func addForwardRefusesWhatCheckReports() throws {
         // A host name and an IPv6 address are bound on every IPv4 address by the NAT engine.
         for ip in ["localhost", "::1"] {
-            try expectRefusedUntouched(["add-forward", "--name", "web", "--host-port", "8080", "--guest-port", "80",
-                                        "--host-ip", ip], file: twoNAT, code: 65, message: "such as 127.0.0.1")
+            try expectRefusedUntouched(["add-forward", "--force", "--name", "web", "--host-port", "8080",
+                                        "--guest-port", "80", "--host-ip", ip], file: twoNAT, code: 65, message: "such as 127.0.0.1")
         }
         // 0.0.0.0 on adapter 2 overlaps adapter 1's 127.0.0.1:2222.
-        try expectRefusedUntouched(["add-forward", "--rule", "web,tcp,0.0.0.0,2222,,22", "--adapter", "2"],
+        try expectRefusedUntouched(["add-forward", "--force", "--rule", "web,tcp,0.0.0.0,2222,,22", "--adapter", "2"],
                                    file: twoNAT, code: 65, message: "on adapter 1")
         // The first RDP port (legacy attribute) is taken by the RDP server first.
-        try expectRefusedUntouched(["add-forward", "--rule", "web,tcp,,5000,,80"], file: twoNAT, code: 65,
+        try expectRefusedUntouched(["add-forward", "--force", "--rule", "web,tcp,,5000,,80"], file: twoNAT, code: 65,
                                    message: "the RDP server's port (5000-5050,5100)")
         // check says the same about the same rules written into the file.
         let dir = TempDir()
@@ -82,7 +83,7 @@ struct RulesCommandTests {
         #expect(check.stdout.contains("3 error(s)"), "\(check.stdout)")
         // Accepted when nothing clashes, and check stays clean.
         let ok = dir.write("ok.vbox", twoNAT)
-        let add = try vmprov(["add-forward", ok.path, "--rule", "web,tcp,127.0.0.2,2222,,80", "--adapter", "2"])
+        let add = try vmprov(["add-forward", ok.path, "--force", "--rule", "web,tcp,127.0.0.2,2222,,80", "--adapter", "2"])
         #expect(add.status == 0, "\(add.stderr)")
         #expect(try vmprov(["check", ok.path]).status == 0)
     }
@@ -95,7 +96,7 @@ struct RulesCommandTests {
         let forwards = try vmprov(["forwards", url.path])
         #expect(forwards.stdout.contains("RDP (VRDE) listens on tcp port 5000-5050,5100"), "\(forwards.stdout)")
         // enable-rdp without --port keeps it, as a property, and prints one compose entry per item.
-        let r = try vmprov(["enable-rdp", url.path, "--address", "127.0.0.1"])
+        let r = try vmprov(["enable-rdp", url.path, "--force", "--address", "127.0.0.1"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("port 5000-5050,5100"), "\(r.stdout)")
         #expect(String(decoding: bytes(url), as: UTF8.self).contains("<Property name=\"TCP/Ports\" value=\"5000-5050,5100\"/>"))
@@ -104,7 +105,7 @@ struct RulesCommandTests {
         #expect(published.contains("127.0.0.1:5000:5000/tcp") && published.contains("127.0.0.1:5050:5050/tcp")
                 && published.contains("127.0.0.1:5100:5100/tcp"))
         // add-forward's hint for a UDP rule is valid too.
-        let udp = try vmprov(["add-forward", url.path, "--rule", "dns,udp,,5353,,53"])
+        let udp = try vmprov(["add-forward", url.path, "--force", "--rule", "dns,udp,,5353,,53"])
         #expect(udp.status == 0, "\(udp.stderr)")
         #expect(try composeConfig(udp.stdout) == ["127.0.0.1:5353:5353/udp"])
     }
