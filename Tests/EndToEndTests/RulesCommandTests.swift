@@ -88,6 +88,24 @@ struct RulesCommandTests {
         #expect(try vmprov(["check", ok.path]).status == 0)
     }
 
+    @Test func checkFollowsWhatVirtualBox7Reads() throws {
+        let dir = TempDir()
+        // 1.10 (VirtualBox 3.2): read and converted by 7.x, so check reports a warning and exits 0; edits refuse it.
+        let old = dir.write("old.vbox", twoNAT.replacingOccurrences(of: "1.19-linux", with: "1.10-windows"))
+        let r = try vmprov(["check", old.path])
+        #expect(r.status == 0 && r.stdout.contains("still reads and converts it"), "\(r.output)")
+        try expectRefusedUntouched(["disable-rdp", "--force"], file: twoNAT.replacingOccurrences(of: "1.19-linux", with: "1.10-windows"),
+                                   code: 65, message: "vmprov does not edit them")
+        // 1.2: no VirtualBox 7.x reads it.
+        let ancient = dir.write("ancient.vbox", twoNAT.replacingOccurrences(of: "1.19-linux", with: "1.2-windows"))
+        let a = try vmprov(["check", ancient.path])
+        #expect(a.status == 65 && a.stderr.contains("older than 1.3"), "\(a.output)")
+        // 1.20 without Machine/Platform: an error.
+        let noPlatform = dir.write("p.vbox", twoNAT.replacingOccurrences(of: "1.19-linux", with: "1.20-linux"))
+        let p = try vmprov(["check", noPlatform.path])
+        #expect(p.status == 65 && p.stdout.contains("needs Machine/Platform"), "\(p.output)")
+    }
+
     @Test func legacyRDPPortIsTheEffectivePortEverywhere() throws {
         let dir = TempDir()
         let url = dir.write("m.vbox", twoNAT)

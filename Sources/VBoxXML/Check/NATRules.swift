@@ -291,7 +291,8 @@ public enum NATRules {
             }
         }
 
-        // The VRDE server binds its port (the first free one of its list) before the NAT engine sets up rules.
+        // The VRDE server is launched in Console::i_powerUpThread before the VM (and so the NAT driver) is created,
+        // and takes the first free port of its list; a later port of the list is used only if earlier ones are busy.
         let rd = model.remoteDisplay
         if rd.enabled, case .success(let ranges) = ValueCheck.vrdePorts(rd.ports), let first = ranges.first {
             let vrdeBind: NATBind = {
@@ -303,8 +304,9 @@ public enum NATRules {
                 let port = b.rule.forward.hostPort
                 if port == first.lowerBound {
                     add(.error, b.rule.element, "rule \"\(b.rule.forward.name)\" binds tcp port \(port), the RDP "
-                        + "server's port (\(rd.ports)); the RDP server takes it first and the machine does not start "
-                        + "(VERR_NAT_REDIR_SETUP). Use another host port or move RDP (enable-rdp --port)")
+                        + "server's port (\(rd.ports)); the RDP server is launched before the VM and binds it, so the "
+                        + "NAT rule fails and the machine does not start (VERR_NAT_REDIR_SETUP), or RDP is unreachable. "
+                        + "Use another host port or move RDP (enable-rdp --port)")
                 } else if ranges.contains(where: { $0.contains(port) }) {
                     add(.warning, b.rule.element, "rule \"\(b.rule.forward.name)\" binds tcp port \(port), which is in "
                         + "the RDP server's port list (\(rd.ports)); only one of them can have it")
