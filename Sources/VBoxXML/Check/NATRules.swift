@@ -80,24 +80,31 @@ public struct NetworkModel: Sendable {
         public var element: Int
         /// The rule as VirtualBox reads it (ports cut to 16 bits, missing guest port = host port).
         public var forward: PortForward
+        /// Whether the element has a `name` attribute (a missing one is stored as `""`).
         public var hasName: Bool
         /// The `proto` attribute as written, if any.
         public var protoText: String?
+        /// Whether the element has a `guestport` attribute (a missing one takes the host port).
         public var hasGuestPort: Bool
     }
 
     /// One `Adapter` element.
     public struct Adapter: Sendable {
+        /// Element index in the document.
         public var element: Int
         /// Nil when `slot` is missing or not a number.
         public var slot: Int?
+        /// `enabled` as VirtualBox reads it (default false).
         public var enabled: Bool
         /// Active mode element name, `Null` when none.
         public var mode: String
+        /// Number of active mode children (more than one is refused).
         public var modeCount: Int
+        /// Number of element children, `DisabledModes` included (more than two is refused).
         public var childCount: Int
         /// The active `NAT` element, when the mode is NAT.
         public var nat: Int?
+        /// The rules of the active NAT element, in document order.
         public var rules: [Rule]
         /// False when VirtualBox never loads it: a later element has the same slot, or an earlier one's slot
         /// was beyond the chipset's limit (`Machine::i_loadHardware` stops there).
@@ -106,8 +113,11 @@ public struct NetworkModel: Sendable {
         public var binds: Bool { loaded && enabled && mode == "NAT" }
     }
 
+    /// Every `Adapter` element under `Machine/Hardware/Network`, in document order.
     public var adapters: [Adapter]
+    /// The chipset type (`PIIX3` when not given).
     public var chipset: String
+    /// Number of network slots the chipset has (`Global::getMaxNetworkAdapters`).
     public var slotLimit: Int
     /// The RDP server as VirtualBox reads it (legacy `port`/`netAddress` included).
     public var remoteDisplay: RemoteDisplayInfo
@@ -162,8 +172,11 @@ public struct NetworkModel: Sendable {
 
 /// One thing the network checker found, tied to an element.
 public struct NetworkFinding: Sendable, Equatable {
+    /// Error (the machine fails, or binds other than written) or warning (VirtualBox changes it silently).
     public var severity: Finding.Severity
+    /// Index of the element the finding is about.
     public var element: Int
+    /// What is wrong and what to do; no line numbers, so findings of two versions of a file compare.
     public var message: String
 }
 

@@ -24,8 +24,12 @@ extension VBoxSettings {
         return (adapter, mode)
     }
 
-    /// Adds a NAT port-forwarding rule to adapter `number`, refusing what VirtualBox refuses or mangles.
+    /// Adds a NAT port-forwarding rule to adapter `number` (1-based; with two elements of one slot, the one
+    /// VirtualBox loads), refusing what VirtualBox refuses or mangles. The verdict is ``NATRules`` on the file with
+    /// the rule: a new error refuses it, new warnings are returned, so `vmprov check` agrees with it.
     /// An identical rule already present is not an error: nothing changes.
+    /// - Throws: `VBoxXMLError.conflict` naming the clash (name, comma, port range, non-IPv4 address, an
+    ///   overlapping bind, the RDP port, an adapter that is missing or not NAT); `.invalid` below settings 1.12.
     public func addingForward(_ requested: PortForward, adapter number: Int) throws(VBoxXMLError) -> EditResult {
         try requireEditable()
         var rule = requested
@@ -109,6 +113,7 @@ extension VBoxSettings {
     }
 
     /// Removes the rule `name` from adapter `number`.
+    /// - Throws: `VBoxXMLError.conflict` when the adapter or rule does not exist; `.invalid` below settings 1.12.
     public func removingForward(named name: String, adapter number: Int) throws(VBoxXMLError) -> EditResult {
         try requireEditable()
         let (_, nat) = try natElement(adapter: number)

@@ -34,7 +34,11 @@ public struct EditResult: Sendable {
 }
 
 extension VBoxSettings {
-    /// Turns the VRDE server on and sets it up, under `Machine/Hardware` only.
+    /// Turns the VRDE server on and sets it up, under `Machine/Hardware` only. Without `ports`/`address` the
+    /// effective values are kept (a `TCP/Ports`/`TCP/Address` property, else the legacy `port`/`netAddress`
+    /// attributes `readHardware` reads at every version, else 3389 and all addresses) and written as properties.
+    /// - Throws: `VBoxXMLError.conflict` for a bad port list, address or user, a legacy port VirtualBox cannot
+    ///   listen on, or a NAT rule the new RDP port would clash with (``NATRules``); `.invalid` below settings 1.12.
     public func enablingRDP(_ request: RDPRequest) throws(VBoxXMLError) -> EditResult {
         try requireEditable()
         if let ports = request.ports, case .failure(let e) = ValueCheck.vrdePorts(ports) {
@@ -120,6 +124,7 @@ extension VBoxSettings {
     }
 
     /// Sets `enabled="false"` (written explicitly: before 1.16 an absent element means on).
+    /// - Throws: `VBoxXMLError.invalid` below settings 1.12, or when the edited text does not parse.
     public func disablingRDP() throws(VBoxXMLError) -> EditResult {
         try requireEditable()
         var doc = self

@@ -4,8 +4,10 @@ public struct PublishedPort: Sendable, Equatable, Codable {
     public var first: Int
     /// Last port (equal to `first` for a single port).
     public var last: Int
+    /// TCP or UDP.
     public var proto: PortForward.Proto
 
+    /// A port (`last` nil) or an inclusive range `first...last`.
     public init(first: Int, last: Int? = nil, proto: PortForward.Proto) {
         self.first = first
         self.last = last ?? first
