@@ -122,13 +122,11 @@ enum EditSession {
     }
 
     /// The compose `ports:` entries that publish host ports on loopback.
-    static func composeHint(_ opened: [(port: String, proto: PortForward.Proto)]) {
+    static func composeHint(_ opened: [PublishedPort]) {
         guard !opened.isEmpty else { return }
         Output.out("Publish it in compose.yml (the container exposes only what compose maps):")
         Output.out("    ports:")
-        for (port, proto) in opened {
-            Output.out("      - \"127.0.0.1:\(port):\(port)\(proto == .udp ? "/udp" : "")\"")
-        }
+        for line in ComposePorts.lines(opened, indent: "      ") { Output.out(line) }
     }
 
     /// `VMPROV_TEST_SAVE_FAULT=STEP` stops a save after STEP with an error; `STEP:crash` ends the process there,

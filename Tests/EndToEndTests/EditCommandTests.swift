@@ -106,7 +106,7 @@ struct EditCommandTests {
         (["add-forward", "--host-port", "70000", "--guest-port", "1"], 64, "outside 1-65535"),
         (["add-forward", "--host-port", "x", "--guest-port", "1"], 64, "not a number"),
         (["add-forward", "--host-port", "22", "--guest-port", "1", "--proto", "sctp"], 64, "not tcp or udp"),
-        (["add-forward", "--host-port", "22", "--guest-port", "1", "--host-ip", "300.1.1.1"], 64, "not an IP"),
+        (["add-forward", "--host-port", "22", "--guest-port", "1", "--host-ip", "300.1.1.1"], 65, "hostip \"300.1.1.1\" is not an IPv4 address"),
         (["add-forward", "--rule", "a,tcp,,1,,"], 64, "not a number"),
         (["add-forward", "--rule", "a,tcp,1,1"], 64, "needs 6"),
         (["add-forward", "--host-port", "22"], 64, "--guest-port"),

@@ -28,9 +28,13 @@ struct DocumentTests {
         #expect(doc.warnings.contains { $0.contains("newer than the newest vmprov knows") })
     }
 
-    @Test func olderThan112IsRefused() {
+    @Test func olderThan112IsReadButNotEditedAndOlderThan13IsRefused() throws {
+        // VirtualBox 7.x reads 1.3 and later (ConfigFileBase::parseVersion) and converts old files on save.
+        let old = try Fixture.parse(Fixture.basic.replacingOccurrences(of: "1.19-linux", with: "1.11-linux"))
+        #expect(throws: VBoxXMLError.self) { try old.disablingRDP() }
+        #expect(throws: VBoxXMLError.self) { try old.removingForward(named: "b", adapter: 3) }
         #expect(throws: VBoxXMLError.self) {
-            try Fixture.parse(Fixture.basic.replacingOccurrences(of: "1.19-linux", with: "1.11-linux"))
+            try Fixture.parse(Fixture.basic.replacingOccurrences(of: "1.19-linux", with: "1.2-linux"))
         }
     }
 

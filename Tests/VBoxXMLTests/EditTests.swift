@@ -86,7 +86,7 @@ struct EditTests {
                   </NAT>
         """)
         #expect(Fixture.text(result.settings) == expected)
-        #expect(result.openedPorts.map(\.port) == ["2222"])
+        #expect(result.openedPorts.map(\.composeEntry) == ["127.0.0.1:2222:2222"])
         // The snapshot's NAT is not touched.
         #expect(Fixture.text(result.settings).contains("            <NAT/>\n"))
         // Removing it gives back the original bytes.
@@ -118,11 +118,12 @@ struct EditTests {
 
     @Test(arguments: [
         (PortForward(name: "b", proto: .tcp, hostIP: "", hostPort: 9, guestIP: "", guestPort: 9), 3, "already has a rule named"),
-        (PortForward(name: "x", proto: .tcp, hostIP: "", hostPort: 3000, guestIP: "", guestPort: 1), 3, "same host IP and port"),
+        (PortForward(name: "x", proto: .tcp, hostIP: "", hostPort: 3000, guestIP: "", guestPort: 1), 3, "overlaps rule \"b\""),
         (PortForward(name: "a,b", proto: .tcp, hostIP: "", hostPort: 1, guestIP: "", guestPort: 1), 1, "comma"),
         (PortForward(name: "p", proto: .tcp, hostIP: "", hostPort: 0, guestIP: "", guestPort: 1), 1, "outside 1-65535"),
         (PortForward(name: "p", proto: .tcp, hostIP: "", hostPort: 1, guestIP: "", guestPort: 65536), 1, "outside 1-65535"),
-        (PortForward(name: "p", proto: .tcp, hostIP: "1.2.3", hostPort: 1, guestIP: "", guestPort: 1), 1, "not an IP"),
+        (PortForward(name: "p", proto: .tcp, hostIP: "localhost", hostPort: 1, guestIP: "", guestPort: 1), 1, "such as 127.0.0.1"),
+        (PortForward(name: "p", proto: .tcp, hostIP: "::1", hostPort: 1, guestIP: "", guestPort: 1), 1, "not an IPv4 address"),
         (PortForward(name: "p", proto: .tcp, hostIP: "", hostPort: 1, guestIP: "", guestPort: 1), 2, "BridgedInterface, not NAT"),
         (PortForward(name: "p", proto: .tcp, hostIP: "", hostPort: 1, guestIP: "", guestPort: 1), 4, "not configured"),
         (PortForward(name: "p", proto: .tcp, hostIP: "", hostPort: 1, guestIP: "", guestPort: 1), 9, "PIIX3 chipset has adapters 1-8"),
@@ -139,23 +140,34 @@ struct EditTests {
         }
     }
 
-    @Test func sameHostPortDifferentIPStringIsAllowedButOtherAdapterWarns() throws {
+    @Test func anyAndZeroAddressOverlapOnOneAndAcrossAdapters() throws {
         let doc = try Fixture.parse(Fixture.basic)
-        // "" and "0.0.0.0" are different strings to VirtualBox.
+        // "" and "0.0.0.0" are different strings to the API, but the NAT engine binds both on every address.
         let rule = PortForward(name: "x", proto: .tcp, hostIP: "0.0.0.0", hostPort: 3000, guestIP: "", guestPort: 1)
-        let same = try doc.addingForward(rule, adapter: 3)
-        #expect(same.changed)
-        let other = try doc.addingForward(PortForward(name: "y", proto: .tcp, hostIP: "", hostPort: 3001, guestIP: "",
-                                                      guestPort: 1), adapter: 1)
-        #expect(other.warnings.contains { $0.contains("adapter 3's rule \"m\"") })
+        #expect(throws: VBoxXMLError.self) { try doc.addingForward(rule, adapter: 3) }
+        // Adapter 3 (enabled, NAT) binds 3001, so adapter 1 cannot.
+        let clash = PortForward(name: "y", proto: .tcp, hostIP: "127.0.0.1", hostPort: 3001, guestIP: "", guestPort: 1)
+        do {
+            _ = try doc.addingForward(clash, adapter: 1)
+            Issue.record("accepted a bind that overlaps adapter 3's rule m")
+        } catch {
+            #expect("\(error)".contains("rule \"m\" binds tcp *:3001, which overlaps rule \"y\" (127.0.0.1:3001) on adapter 1"), "\(error)")
+        }
+        // A UDP rule on the same port does not overlap.
+        #expect(try doc.addingForward(PortForward(name: "y", proto: .udp, hostIP: "", hostPort: 3001, guestIP: "", guestPort: 1), adapter: 1).changed)
     }
 
-    @Test func rdpPortClashWarns() throws {
+    @Test func rdpPortClashIsRefused() throws {
         let doc = try Fixture.parse(Fixture.basic)
         let rdp = try doc.enablingRDP(RDPRequest(ports: "2222", address: "127.0.0.1")).settings
-        let result = try rdp.addingForward(PortForward(name: "s", proto: .tcp, hostIP: "", hostPort: 2222, guestIP: "",
-                                                       guestPort: 22), adapter: 1)
-        #expect(result.warnings.contains { $0.contains("RDP server's ports") })
+        #expect(throws: VBoxXMLError.self) {
+            try rdp.addingForward(PortForward(name: "s", proto: .tcp, hostIP: "", hostPort: 2222, guestIP: "", guestPort: 22), adapter: 1)
+        }
+        // The other way round: RDP moved onto a forwarded port is refused too.
+        let fwd = try doc.addingForward(PortForward(name: "s", proto: .tcp, hostIP: "", hostPort: 2222, guestIP: "", guestPort: 22), adapter: 1).settings
+        #expect(throws: VBoxXMLError.self) { try fwd.enablingRDP(RDPRequest(ports: "2222")) }
+        // On another address than the RDP server's: no clash.
+        #expect(try rdp.addingForward(PortForward(name: "s", proto: .tcp, hostIP: "127.0.0.2", hostPort: 2222, guestIP: "", guestPort: 22), adapter: 1).changed)
     }
 
     @Test func crlfTabsAndPrefixesAreFollowed() throws {

@@ -80,8 +80,10 @@ public struct ReaderRules {
         }
         checkMachine()
         checkStorage()
+        checkVersion()
         checkNetwork()
         checkRemoteDisplay()
+        checkMisplacedRemoteDisplay()
         checkBootOrder()
     }
 
@@ -250,8 +252,13 @@ public struct ReaderRules {
         if kind == "HardDisk", e.attribute("format") == nil {
             add(.error, i, "the disk has no format; VirtualBox refuses the file")
         }
-        // Windows or other hosts' absolute paths cannot be checked here.
-        if location.contains("\\") || (location.count > 1 && Array(location)[1] == ":") { return }
+        // A drive letter or a backslash: a path from a Windows host, which a Linux host cannot open.
+        if location.contains("\\") || (location.count > 1 && Array(location)[1] == ":") {
+            add(.warning, i, "\(location) is a Windows path; on a Linux host VirtualBox cannot open it, so the medium "
+                + "is inaccessible and the machine will not start with it. Copy the file next to the .vbox and set a "
+                + "relative location")
+            return
+        }
         let path = location.hasPrefix("/") ? location : folder + "/" + location
         var st = stat()
         guard stat(path, &st) == 0 else {
@@ -273,60 +280,42 @@ public struct ReaderRules {
     }
 
     mutating func checkNetwork() {
-        guard let network = doc.child(of: doc.hardwareIndex, named: "Network") else { return }
-        let slots = doc.networkSlots
-        var seenSlots = Set<Int>()
-        for adapter in doc.children(of: network, named: "Adapter") {
-            let a = doc.elements[adapter]
-            guard let slot = VBoxValue.uint(a.attribute("slot")) else { continue }
-            if slot >= slots.slots {
-                add(.error, adapter, "slot \(slot) is beyond the \(slots.chipset) chipset's \(slots.slots) adapters; "
-                    + "VirtualBox stops reading adapters here, silently")
+        for f in NATRules.check(NetworkModel(doc)) {
+            findings.append(Finding(severity: f.severity, location: doc.location(of: f.element), message: f.message))
+        }
+    }
+
+    /// Settings versions as VirtualBox 7.x's `ConfigFileBase::parseVersion` and readers treat them.
+    mutating func checkVersion() {
+        let v = doc.version
+        if v < SettingsVersion.oldestSupported {
+            add(.warning, 0, "settings version \(v.raw) is from VirtualBox 4.0 or older; VirtualBox 7.x still reads "
+                + "and converts it (its first save rewrites the file as 1.19 and keeps a backup), but vmprov does not "
+                + "edit it: open and save the machine once in VirtualBox")
+        }
+        if v > SettingsVersion.newestKnown {
+            add(.warning, 0, "settings version \(v.raw) is newer than VirtualBox 7.1 knows (1.20): 7.0 and 7.1 read "
+                + "it as \"Future\", ignore what they do not know, and their next save rewrites it as 1.19/1.20 with "
+                + "no backup, losing those settings (1.21 is VirtualBox 7.2, 1.22 is 7.3)")
+        }
+        let platform = doc.child(of: doc.machineIndex, named: "Platform")
+        if v >= SettingsVersion(major: 1, minor: 20, raw: "1.20") {
+            if platform == nil {
+                add(.error, doc.machineIndex, "a \(v.raw) file needs Machine/Platform (architecture, CPU, chipset); "
+                    + "VirtualBox 7.1 cannot load it without one. Write it as 1.19 or add the Platform element")
             }
-            if !seenSlots.insert(slot).inserted {
-                add(.warning, adapter, "slot \(slot) appears twice; the later element silently replaces the earlier")
-            }
-            let modes = a.children.filter { doc.elements[$0].name != "DisabledModes" }
-            if a.children.count > 2 || modes.count > 1 {
-                add(.error, adapter, "more than one attachment mode under one adapter; VirtualBox refuses it "
-                    + "(\"Invalid number of modes\")")
-            }
-            guard let nat = modes.first, doc.elements[nat].name == "NAT" else { continue }
-            var names = Set<String>()
-            var binds = Set<String>()
-            for (index, rule) in doc.forwards(inNAT: nat) {
-                let f = doc.elements[index]
-                if f.attribute("name") == nil {
-                    add(.warning, index, "a rule without a name; only one unnamed rule survives")
-                }
-                if !names.insert(rule.name).inserted {
-                    add(.warning, index, "a second rule named \"\(rule.name)\" on this adapter; VirtualBox keeps the "
-                        + "first and drops this one silently")
-                    continue
-                }
-                if rule.name.contains(",") {
-                    add(.error, index, "the rule name contains a comma, which breaks the rule sent to the NAT engine")
-                }
-                if let p = f.attribute("proto"), VBoxValue.uint(p) != 0, VBoxValue.uint(p) != 1 {
-                    if VBoxValue.uint(p) == nil {
-                        add(.warning, index, "proto=\"\(p)\" is not a number; VirtualBox reads TCP (write 0 for UDP, "
-                            + "1 for TCP)")
-                    } else {
-                        add(.error, index, "proto=\"\(p)\" is neither 0 (UDP) nor 1 (TCP); the rule is skipped at start")
-                    }
-                }
-                if f.attribute("guestport") == nil {
-                    add(.warning, index, "no guestport: VirtualBox silently uses the host port \(rule.hostPort)")
-                }
-                if rule.hostPort == 0 || rule.guestPort == 0 {
-                    add(.error, index, "a port is 0 (or missing, or above 65535); the machine fails to start "
-                        + "(\"configuration query for HostPort failed\")")
-                }
-                if !binds.insert("\(rule.hostIP)|\(rule.hostPort)|\(rule.proto)").inserted {
-                    add(.error, index, "another rule on this adapter binds \(rule.proto.rawValue) "
-                        + "\(rule.hostIP.isEmpty ? "" : rule.hostIP + ":")\(rule.hostPort); the machine fails to start")
-                }
-            }
+        } else if let platform {
+            add(.warning, platform, "Machine/Platform belongs to settings 1.20; a \(v.raw) reader ignores it, so its "
+                + "CPU, chipset and firmware settings fall back to defaults")
+        }
+    }
+
+    /// `RemoteDisplay` is read only under `Machine/Hardware` (and a snapshot's own Hardware).
+    mutating func checkMisplacedRemoteDisplay() {
+        for (i, e) in doc.elements.enumerated() where e.name == "RemoteDisplay" {
+            guard let parent = e.parent, doc.elements[parent].name != "Hardware" else { continue }
+            add(.warning, i, "RemoteDisplay under \(doc.elements[parent].name) is ignored: VirtualBox reads it only "
+                + "under Machine/Hardware (also in 1.20, where it does not move to Platform)")
         }
     }
 

@@ -24,9 +24,14 @@ extension VBoxSettings {
         return (adapter, mode)
     }
 
-    /// Adds a NAT port-forwarding rule to adapter `number`, refusing what VirtualBox refuses or mangles.
+    /// Adds a NAT port-forwarding rule to adapter `number` (1-based; with two elements of one slot, the one
+    /// VirtualBox loads), refusing what VirtualBox refuses or mangles. The verdict is ``NATRules`` on the file with
+    /// the rule: a new error refuses it, new warnings are returned, so `vmprov check` agrees with it.
     /// An identical rule already present is not an error: nothing changes.
+    /// - Throws: `VBoxXMLError.conflict` naming the clash (name, comma, port range, non-IPv4 address, an
+    ///   overlapping bind, the RDP port, an adapter that is missing or not NAT); `.invalid` below settings 1.12.
     public func addingForward(_ requested: PortForward, adapter number: Int) throws(VBoxXMLError) -> EditResult {
+        try requireEditable()
         var rule = requested
         if rule.name.isEmpty { rule.name = "\(rule.proto.rawValue)_\(rule.hostPort)_\(rule.guestPort)" }
         guard !rule.name.contains(",") else {
@@ -40,50 +45,18 @@ extension VBoxSettings {
             throw .conflict(path: path, message: "\(what) \(value) is outside 1-65535 (VirtualBox fails to start a "
                 + "machine with a port-0 rule).")
         }
-        for (ip, what) in [(rule.hostIP, "host IP"), (rule.guestIP, "guest IP")] where !ip.isEmpty && !ValueCheck.isIPAddress(ip) {
-            throw .conflict(path: path, message: "\(what) \"\(ip)\" is not an IP address. Leave it empty for any "
-                + "address.")
-        }
         let (_, nat) = try natElement(adapter: number)
         let existing = forwards(inNAT: nat)
+        let opened = [ComposePorts.forward(rule)]
         if existing.contains(where: { $0.rule == rule }) {
             return EditResult(settings: self, changed: false,
                               warnings: ["adapter \(number) already has the rule \(rule.ruleString); nothing to do."],
-                              openedPorts: [(String(rule.hostPort), rule.proto)])
+                              openedPorts: opened)
         }
         if let clash = existing.first(where: { $0.rule.name == rule.name }) {
             throw .conflict(path: path, message: "adapter \(number) already has a rule named \"\(rule.name)\" "
                 + "(\(clash.rule.ruleString)); VirtualBox keeps one rule per name. Remove it first "
                 + "(vmprov remove-forward --name \(rule.name)) or choose another --name.")
-        }
-        if let clash = existing.first(where: {
-            $0.rule.hostIP == rule.hostIP && $0.rule.hostPort == rule.hostPort && $0.rule.proto == rule.proto
-        }) {
-            throw .conflict(path: path, message: "adapter \(number) already forwards \(rule.proto.rawValue) host port "
-                + "\(rule.hostPort)\(rule.hostIP.isEmpty ? "" : " on \(rule.hostIP)") (rule \"\(clash.rule.name)\"); "
-                + "VirtualBox refuses a second rule for the same host IP and port. Pick another --host-port.")
-        }
-
-        var warnings: [String] = []
-        for other in adapters where other.number != number {
-            for f in other.forwards where f.hostPort == rule.hostPort && f.proto == rule.proto {
-                warnings.append("host port \(rule.hostPort)/\(rule.proto.rawValue) is also forwarded by adapter "
-                    + "\(other.number)'s rule \"\(f.name)\"; only one of them can bind it and the machine may "
-                    + "fail to start.")
-            }
-        }
-        let rd = remoteDisplay
-        if rd.enabled, rule.proto == .tcp, case .success(let ranges) = ValueCheck.vrdePorts(rd.ports),
-           ranges.contains(where: { $0.contains(rule.hostPort) }) {
-            warnings.append("host port \(rule.hostPort) is in the RDP server's ports (\(rd.ports)); only one of them "
-                + "can bind it.")
-        }
-        if rule.hostPort < 1024 {
-            warnings.append("host port \(rule.hostPort) is privileged: VirtualBox can bind it only when it runs as "
-                + "root, and the container runs it as an unprivileged user.")
-        }
-        if let adapterInfo = adapters.first(where: { $0.number == number }), !adapterInfo.enabled {
-            warnings.append("adapter \(number) is disabled; the rule takes effect once it is enabled.")
         }
 
         let markup = XMLMarkup("Forwarding", [
@@ -101,30 +74,48 @@ extension VBoxSettings {
             let position = siblings.firstIndex(of: first.index) ?? 0
             anchor = position > 0 ? siblings[position - 1] : nil
             if anchor == nil {
-                return try insertingFirstChild(markup, into: nat, rule: rule, number: number, warnings: warnings)
+                return try insertingFirstChild(markup, into: nat, rule: rule, number: number)
             }
         } else {
             anchor = nil
         }
-        let doc = try insertingChild(markup, into: nat, after: anchor)
-        return EditResult(settings: doc, changed: true, warnings: warnings,
-                          openedPorts: [(String(rule.hostPort), rule.proto)])
+        return try checked(try insertingChild(markup, into: nat, after: anchor), rule: rule, number: number)
     }
 
-    private func insertingFirstChild(_ markup: XMLMarkup, into parent: Int, rule: PortForward, number: Int,
-                                     warnings: [String]) throws(VBoxXMLError) -> EditResult {
+    /// The edit's verdict: the network checker (the one `vmprov check` runs) on the file before and after.
+    /// A new error refuses the rule; new warnings are passed on.
+    private func checked(_ candidate: VBoxSettings, rule: PortForward, number: Int) throws(VBoxXMLError) -> EditResult {
+        var before: [String: Int] = [:]
+        for f in NATRules.check(NetworkModel(self)) { before["\(f.severity.rawValue)|\(f.message)", default: 0] += 1 }
+        var errors: [String] = []
+        var warnings: [String] = []
+        for f in NATRules.check(NetworkModel(candidate)) {
+            let key = "\(f.severity.rawValue)|\(f.message)"
+            if let n = before[key], n > 0 { before[key] = n - 1; continue }
+            if f.severity == .error { errors.append(f.message) } else { warnings.append(f.message + ".") }
+        }
+        guard errors.isEmpty else {
+            throw .conflict(path: path, message: "the rule \(rule.ruleString) cannot go on adapter \(number): "
+                + errors.joined(separator: "; ") + ".")
+        }
+        return EditResult(settings: candidate, changed: true, warnings: warnings,
+                          openedPorts: [ComposePorts.forward(rule)])
+    }
+
+    private func insertingFirstChild(_ markup: XMLMarkup, into parent: Int, rule: PortForward,
+                                     number: Int) throws(VBoxXMLError) -> EditResult {
         // Goes right after the parent's start tag, on its own line, with the first child's indentation.
         let nl = newline
         let indent = childIndentation(of: parent)
         let at = elements[parent].span.startTag.upperBound
         let text = markup.withPrefix(prefix(of: parent)).render(indent: indent, unit: indentUnit, newline: nl)
-        let doc = try replacing(at..<at, with: nl + indent + text)
-        return EditResult(settings: doc, changed: true, warnings: warnings,
-                          openedPorts: [(String(rule.hostPort), rule.proto)])
+        return try checked(try replacing(at..<at, with: nl + indent + text), rule: rule, number: number)
     }
 
     /// Removes the rule `name` from adapter `number`.
+    /// - Throws: `VBoxXMLError.conflict` when the adapter or rule does not exist; `.invalid` below settings 1.12.
     public func removingForward(named name: String, adapter number: Int) throws(VBoxXMLError) -> EditResult {
+        try requireEditable()
         let (_, nat) = try natElement(adapter: number)
         let existing = forwards(inNAT: nat)
         guard let match = existing.first(where: { $0.rule.name == name }) else {

@@ -29,13 +29,18 @@ public struct EditResult: Sendable {
     public var settings: VBoxSettings
     public var changed: Bool
     public var warnings: [String]
-    /// Host ports the edit opened, for the compose `ports:` hint.
-    public var openedPorts: [(port: String, proto: PortForward.Proto)]
+    /// Host ports the edit opened, for the compose `ports:` hint (one per port or range).
+    public var openedPorts: [PublishedPort]
 }
 
 extension VBoxSettings {
-    /// Turns the VRDE server on and sets it up, under `Machine/Hardware` only.
+    /// Turns the VRDE server on and sets it up, under `Machine/Hardware` only. Without `ports`/`address` the
+    /// effective values are kept (a `TCP/Ports`/`TCP/Address` property, else the legacy `port`/`netAddress`
+    /// attributes `readHardware` reads at every version, else 3389 and all addresses) and written as properties.
+    /// - Throws: `VBoxXMLError.conflict` for a bad port list, address or user, a legacy port VirtualBox cannot
+    ///   listen on, or a NAT rule the new RDP port would clash with (``NATRules``); `.invalid` below settings 1.12.
     public func enablingRDP(_ request: RDPRequest) throws(VBoxXMLError) -> EditResult {
+        try requireEditable()
         if let ports = request.ports, case .failure(let e) = ValueCheck.vrdePorts(ports) {
             throw .conflict(path: path, message: "--port \(ports): \(e.message). Use N, N-M or a comma list "
                 + "such as 3389 or 5000-5010,5020.")
@@ -54,6 +59,14 @@ extension VBoxSettings {
             try Self.checkUserName(user.name, path: path)
         }
 
+        // What VirtualBox uses today (a TCP/Ports property, else the legacy port/netAddress attributes, which
+        // readHardware still reads at every version) is carried into the properties, never replaced by 3389.
+        let effective = remoteDisplay
+        if request.ports == nil, effective.ports != "0", case .failure(let e) = ValueCheck.vrdePorts(effective.ports) {
+            throw .conflict(path: path, message: "the RDP port in the file (\"\(effective.ports)\") is not one VirtualBox "
+                + "can listen on: \(e.message). Give --port, for example --port 3389.")
+        }
+        let beforeFindings = NATRules.check(NetworkModel(self)).filter { $0.severity == .error }.map(\.message)
         var doc = self
         var rd: Int
         if let existing = doc.remoteDisplayElement {
@@ -76,10 +89,9 @@ extension VBoxSettings {
         if request.multiConnection {
             doc = try doc.settingAttribute("allowMultiConnection", to: "true", on: rd)
         }
-        let currentPorts = doc.vrdeProperty("TCP/Ports").flatMap { doc.elements[$0].attribute("value") }
-        let ports = request.ports ?? currentPorts ?? "3389"
+        let ports = request.ports ?? effective.ports
         doc = try doc.settingVRDEProperty("TCP/Ports", to: ports)
-        if let address = request.address {
+        if let address = request.address ?? (effective.address.isEmpty ? nil : effective.address) {
             doc = try doc.settingVRDEProperty("TCP/Address", to: address)
         }
         if let user = request.user {
@@ -98,19 +110,23 @@ extension VBoxSettings {
             warnings.append("authType External with no per-machine users: VirtualBox uses the global auth library "
                 + "(VBoxAuth, the host's PAM). Use --user NAME --password-stdin for VBoxAuthSimple.")
         }
-        for forward in doc.adapters.flatMap(\.forwards) where forward.proto == .tcp {
-            if case .success(let ranges) = ValueCheck.vrdePorts(info.ports),
-               ranges.contains(where: { $0.contains(forward.hostPort) }) {
-                warnings.append("host port \(forward.hostPort) is also used by the NAT rule \"\(forward.name)\"; "
-                    + "only one of them can bind it.")
+        // The same checker as `vmprov check`: a NAT rule on the RDP server's port stops the machine.
+        var known = beforeFindings
+        for f in NATRules.check(NetworkModel(doc)) {
+            if let k = known.firstIndex(of: f.message), f.severity == .error { known.remove(at: k); continue }
+            if f.severity == .error {
+                throw .conflict(path: path, message: "RDP on port \(info.ports) clashes with a NAT rule: \(f.message).")
             }
+            if f.message.contains("RDP server") { warnings.append(f.message + ".") }
         }
         return EditResult(settings: doc, changed: doc.bytes != bytes, warnings: warnings,
-                          openedPorts: [(info.ports, .tcp)])
+                          openedPorts: ComposePorts.vrde(info.ports))
     }
 
     /// Sets `enabled="false"` (written explicitly: before 1.16 an absent element means on).
+    /// - Throws: `VBoxXMLError.invalid` below settings 1.12, or when the edited text does not parse.
     public func disablingRDP() throws(VBoxXMLError) -> EditResult {
+        try requireEditable()
         var doc = self
         if let rd = doc.remoteDisplayElement {
             doc = try doc.settingAttribute("enabled", to: "false", on: rd)

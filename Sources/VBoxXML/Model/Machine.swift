@@ -116,10 +116,10 @@ extension VBoxSettings {
         }
     }
 
-    /// `Machine/Hardware/Network/Adapter` elements by slot.
+    /// The `Machine/Hardware/Network/Adapter` element VirtualBox uses for `slot`: with two elements of one slot
+    /// the later one (`Machine::i_loadHardware` loads it over the earlier), none past an out-of-range slot.
     public func adapterElement(slot: Int) -> Int? {
-        guard let network = child(of: hardwareIndex, named: "Network") else { return nil }
-        return children(of: network, named: "Adapter").first { VBoxValue.uint(elements[$0].attribute("slot")) == slot }
+        NetworkModel(self).keptAdapter(slot: slot)?.element
     }
 
     /// The active mode child of an adapter (not `DisabledModes`).
@@ -140,12 +140,13 @@ extension VBoxSettings {
         }
     }
 
-    /// Every adapter listed under `Machine/Hardware/Network`.
+    /// The adapters listed under `Machine/Hardware/Network` that VirtualBox loads (see ``adapterElement(slot:)``),
+    /// by slot.
     public var adapters: [NetworkAdapterInfo] {
-        guard let network = child(of: hardwareIndex, named: "Network") else { return [] }
-        return children(of: network, named: "Adapter").compactMap { i in
+        NetworkModel(self).adapters.filter(\.loaded).compactMap { a in
+            let i = a.element
             let e = elements[i]
-            guard let slot = VBoxValue.uint(e.attribute("slot")) else { return nil }
+            guard let slot = a.slot else { return nil }
             let mode = modeElement(ofAdapter: i)
             let rules = mode.flatMap { elements[$0].name == "NAT" ? forwards(inNAT: $0).map(\.rule) : nil } ?? []
             return NetworkAdapterInfo(

@@ -5,7 +5,9 @@ public struct SettingsVersion: Sendable, Comparable, CustomStringConvertible {
     /// The text as written in the file.
     public var raw: String
 
-    /// Oldest version vmprov edits (VirtualBox 4.1).
+    /// Oldest version VirtualBox 7.x reads (`ConfigFileBase::parseVersion`); it converts 1.3-1.11 on its first save.
+    public static let oldestReadable = SettingsVersion(major: 1, minor: 3, raw: "1.3")
+    /// Oldest version vmprov edits (VirtualBox 4.1); older files are read (`show`, `check`) but not edited.
     public static let oldestSupported = SettingsVersion(major: 1, minor: 12, raw: "1.12")
     /// Newest version vmprov knows the layout of (VirtualBox 7.1).
     public static let newestKnown = SettingsVersion(major: 1, minor: 20, raw: "1.20")

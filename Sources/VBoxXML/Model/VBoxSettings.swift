@@ -111,9 +111,9 @@ public struct VBoxSettings: Sendable {
             throw .invalid(path: path, message: "cannot read settings version \"\(versionText)\" "
                 + "(expected MAJOR.MINOR-PLATFORM, for example 1.19-linux).")
         }
-        if version < SettingsVersion.oldestSupported {
-            throw .invalid(path: path, message: "settings version \(versionText) is older than 1.12 (VirtualBox "
-                + "4.1). Open and save the machine once in a current VirtualBox, then try again.")
+        if version < SettingsVersion.oldestReadable {
+            throw .invalid(path: path, message: "settings version \(versionText) is older than 1.3, which no VirtualBox "
+                + "7.x reads (\"Cannot handle settings version\"). Recreate the machine, attaching its disks.")
         }
         if version > SettingsVersion.newestKnown {
             warnings.append("\(path): settings version \(versionText) is newer than the newest vmprov knows "

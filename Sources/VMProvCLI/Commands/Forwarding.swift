@@ -6,8 +6,9 @@ struct AddForward: ParsableCommand {
         commandName: "add-forward",
         abstract: "Add a NAT port forward to a network adapter.",
         discussion: """
-        The rule is checked as VirtualBox checks it (unique name per adapter, no comma in the name, one rule per \
-        host IP, port and protocol, ports 1-65535, the adapter attached to NAT) and written with a numeric proto.
+        The rule is checked by the same rules as `vmprov check` (unique name per adapter, no comma in the name, \
+        ports 1-65535, IPv4 host and guest addresses, no overlapping bind of the host port on any enabled NAT \
+        adapter or the RDP port, the adapter attached to NAT) and written with a numeric proto.
 
         Examples:
           vmprov add-forward vms/ubuntu --name ssh --host-port 2222 --guest-port 22
@@ -32,10 +33,10 @@ struct AddForward: ParsableCommand {
     @Option(help: ArgumentHelp("tcp or udp.", valueName: "proto"))
     var proto: String = "tcp"
 
-    @Option(help: ArgumentHelp("Host address to bind (empty: any).", valueName: "ip"))
+    @Option(help: ArgumentHelp("Host IPv4 address to bind, e.g. 127.0.0.1 (empty: every address).", valueName: "ip"))
     var hostIp: String = ""
 
-    @Option(help: ArgumentHelp("Guest address (empty: the guest's DHCP address).", valueName: "ip"))
+    @Option(help: ArgumentHelp("Guest IPv4 address (empty: the guest's DHCP address).", valueName: "ip"))
     var guestIp: String = ""
 
     @Option(help: ArgumentHelp("Network adapter, 1-based like VBoxManage --natpf1.", valueName: "n"))
@@ -87,9 +88,7 @@ struct AddForward: ParsableCommand {
         case .success(let v): guest = v
         case .failure(let e): throw ValidationError(e.message + ".")
         }
-        for (ip, what) in [(hostIP, "host IP"), (guestIP, "guest IP")] where !ip.isEmpty && !ValueCheck.isIPAddress(ip) {
-            throw ValidationError("\(what) \"\(ip)\" is not an IP address; leave it empty for any address.")
-        }
+        // Addresses are judged by the rule checker (the NAT engine takes IPv4 literals only), as `check` judges them.
         return PortForward(name: name, proto: p, hostIP: hostIP, hostPort: host, guestIP: guestIP, guestPort: guest)
     }
 

@@ -36,10 +36,16 @@ struct Forwards: ParsableCommand {
                                  hostPort: $0.hostPort, guestIP: $0.guestIP, guestPort: $0.guestPort) }
         }
         if read.json { return try JSONOut.print(rows) }
+        // The RDP server binds host ports in the same process, so it belongs next to the forwards.
+        let rd = settings.remoteDisplay
+        let rdp = rd.enabled ? "RDP (VRDE) listens on tcp port \(rd.ports) on "
+            + (rd.address.isEmpty ? "all addresses" : rd.address) + "." : nil
         if rows.isEmpty {
             Output.out("No port forwards in \(settings.path).")
+            if let rdp { Output.out(rdp) }
             return
         }
+        defer { if let rdp { Output.out(rdp) } }
         Output.out(pad(["ADAPTER", "NAME", "PROTO", "HOST IP", "HOST PORT", "GUEST IP", "GUEST PORT"]))
         for r in rows {
             Output.out(pad([String(r.adapter), r.name, r.proto, r.hostIP.isEmpty ? "*" : r.hostIP, String(r.hostPort),
