@@ -298,6 +298,11 @@ public struct ReaderRules {
                 + "it as \"Future\", ignore what they do not know, and their next save rewrites it as 1.19/1.20 with "
                 + "no backup, losing those settings (1.21 is VirtualBox 7.2, 1.22 is 7.3)")
         }
+        if v == SettingsVersion(major: 1, minor: 20, raw: "1.20") {
+            add(.warning, 0, "settings 1.20 is VirtualBox 7.1's format: 7.1 and later read it fully, but 7.0 reads it "
+                + "as \"Future\" and ignores Machine/Platform and Firmware (CPU count, chipset and firmware fall back "
+                + "to defaults)")
+        }
         let platform = doc.child(of: doc.machineIndex, named: "Platform")
         if v >= SettingsVersion(major: 1, minor: 20, raw: "1.20") {
             if platform == nil {
