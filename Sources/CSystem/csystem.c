@@ -2,6 +2,8 @@
 #include "csystem.h"
 #include <errno.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -30,5 +32,14 @@ short vmp_spawn_setsid_flag(void) {
     return POSIX_SPAWN_SETSID;
 #else
     return 0x80;
+#endif
+}
+
+int vmp_ficlone(int dst_fd, int src_fd) {
+#ifdef FICLONE
+    return ioctl(dst_fd, FICLONE, src_fd);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
 #endif
 }

@@ -67,10 +67,19 @@ struct CreateCommandTests {
             let profile = try catalog.load(name)
             let payload = randomData(200_000 + name.count)
             let url = try mirror.publish(profile, payload: payload)
+            // A key is passed only where the publisher signs: a key in play demands a verified signature.
+            let key = profile.isSigned ? ["--keyring", mirror.key.publicKey.path] : []
             let r = try vmprov(["create", "--profile", name, "--dir", out.path, "--iso-url", url,
-                                "--keyring", mirror.key.publicKey.path, "--disk-size", "64M", "--quiet"],
+                                "--disk-size", "64M", "--quiet"] + key,
                                environment: ["VMPROV_CACHE": cache.path, "VMPROV_GUEST_ADDITIONS": "none"])
             #expect(r.status == 0, "\(name): \(r.output)")
+            if !profile.isSigned {
+                // A key given for a download nobody signs has nothing to verify: refused, never silently unused.
+                let k = try vmprov(["create", "--profile", name, "--name", name + "-k", "--dir", out.path, "--iso-url",
+                                    url, "--keyring", mirror.key.publicKey.path, "--quiet"],
+                                   environment: ["VMPROV_CACHE": cache.path, "VMPROV_GUEST_ADDITIONS": "none"])
+                #expect(k.status == 65 && k.stderr.contains("no signature was verified"), "\(name): \(k.output)")
+            }
             let folder = out.file(name)
             let iso = folder.appendingPathComponent(URLText.fileName(url))
             #expect(bytes(iso) == payload, "\(name)")

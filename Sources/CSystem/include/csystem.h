@@ -11,5 +11,8 @@ int vmp_read_signal(int fd, int *sender_pid);
 int vmp_set_child_subreaper(void);
 /* posix_spawn's POSIX_SPAWN_SETSID flag value on this system. */
 short vmp_spawn_setsid_flag(void);
+/* Shares src's blocks with dst (FICLONE reflink); 0 on success, -1 with errno (EOPNOTSUPP, EXDEV ...) when the
+   file system cannot. */
+int vmp_ficlone(int dst_fd, int src_fd);
 
 #endif
