@@ -128,15 +128,10 @@ public struct MachineCreator: Sendable {
         defer { if !done { FileIO.removeTree(staging) } }
 
         let isoName = isoSource.split(separator: "/").last.map(String.init) ?? "installer.iso"
-        do {
-            try Self.linkOrCopy(isoSource, to: staging + "/" + isoName)
-        } catch { throw .io(error) }
-        if req.isoPath == nil, digest != nil {
-            // The verified copy stays in the cache under its digest (a copy, never this file); the by-name file was
-            // only for resuming.
-            unlink(isoSource)
-            if cacheDirectory == nil { rmdir(req.directory + "/.vmprov-downloads") }
-        }
+        // The download (private, by name only for resuming) moves in; the verified copy stays in the cache under its
+        // digest (a copy, never this file). A user's own ISO is copied, never hard-linked.
+        try Self.placeISO(isoSource, to: staging + "/" + isoName, move: req.isoPath == nil, digest: digest)
+        if req.isoPath == nil, cacheDirectory == nil { rmdir(req.directory + "/.vmprov-downloads") }
         let diskName = req.name + ".vdi"
         let spec = MachineSpec(
             name: req.name, osType: p.osType, cpus: cpus, memoryMB: memory, vramMB: p.vramMB, graphics: p.graphics,
@@ -357,10 +352,30 @@ public struct MachineCreator: Sendable {
         return (path, { unlink(path); rmdir(dir) })
     }
 
-    /// A hard link when possible, a copy otherwise.
-    static func linkOrCopy(_ source: String, to target: String) throws(IOError) {
-        if link(source, target) == 0 { return }
-        try FileHasher.copy(from: source, to: target)
+    /// Puts the installer into the new machine folder. A private download is renamed in (copied across file
+    /// systems); a user's own file is copied, or reflinked where the file system can, never hard-linked: the machine
+    /// folder is handed to the container user (set-perm-vmsrc chowns it), and a shared inode would hand over, and
+    /// let them change, the user's original or the cache's bytes. A copy is hashed as it is written and must equal
+    /// `digest`, so the folder gets the verified bytes even if the source changed meanwhile.
+    /// - Throws: `.io` when the copy fails, `.download(.verification(.mismatch))` when the copied bytes differ.
+    static func placeISO(_ source: String, to target: String, move: Bool, digest: Digest?) throws(CreateError) {
+        if move, rename(source, target) == 0 { return }
+        let src = open(source, O_RDONLY | O_CLOEXEC)
+        guard src >= 0 else { throw .io(IOError(path: source, operation: "open", code: errno)) }
+        defer { close(src) }
+        let dst = open(target, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard dst >= 0 else { throw .io(IOError(path: target, operation: "create", code: errno)) }
+        defer { close(dst) }
+        let actual: Digest
+        do {
+            actual = try DownloadCache.cloneOrCopy(from: src, sourcePath: source, to: dst, targetPath: target,
+                                                   hashing: digest?.algorithm)
+        } catch { throw .io(error) }
+        if let digest, actual != digest {
+            throw .download(.verification(.mismatch(file: source, expected: digest, actual: actual, keptAt: nil)))
+        }
+        guard fsync(dst) == 0 || errno == EINVAL else { throw .io(IOError(path: target, operation: "sync", code: errno)) }
+        if move { unlink(source) }
     }
 }
 
