@@ -251,6 +251,21 @@ struct VerificationPolicyTests {
         #expect(bytes(iso) == payload)
     }
 
+    @Test(.enabled(if: geteuid() == 0, "needs root to run as nobody"))
+    func withoutAHomeThereIsNoCacheRatherThanATemporaryOne() throws {
+        // nobody's passwd home is /nonexistent: with HOME unset there is no private place, so vmprov refuses.
+        let out = TempDir()
+        chmod(out.path, 0o777)
+        let r = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/env", "-u", "HOME",
+                                             "-u", "XDG_CACHE_HOME", "-u", "VMPROV_CACHE", TestPaths.vmprov.path, "fetch",
+                                             "http://127.0.0.1:\(freePort())/x.iso", "--checksum",
+                                             "sha256:\(String(repeating: "a", count: 64))", "-o", out.file("x.iso").path,
+                                             "--retries", "0"], currentDirectory: out.path)
+        #expect(r.status == 74, "\(r.output)")
+        #expect(r.stderr.contains("HOME is not set") && r.stderr.contains("VMPROV_CACHE"), "\(r.stderr)")
+        #expect(leftovers(out).isEmpty)
+    }
+
     @Test func aCacheNobodyElseCanWriteOrNoCacheAtAll() throws {
         let m = try Self.mirror()
         let out = TempDir()
