@@ -366,12 +366,12 @@ public struct MachineCreator: Sendable {
         let dst = open(target, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard dst >= 0 else { throw .io(IOError(path: target, operation: "create", code: errno)) }
         defer { close(dst) }
-        let actual: Digest
+        let actual: Digest?
         do {
             actual = try DownloadCache.cloneOrCopy(from: src, sourcePath: source, to: dst, targetPath: target,
                                                    hashing: digest?.algorithm)
         } catch { throw .io(error) }
-        if let digest, actual != digest {
+        if let digest, let actual, actual != digest {
             throw .download(.verification(.mismatch(file: source, expected: digest, actual: actual, keptAt: nil)))
         }
         guard fsync(dst) == 0 || errno == EINVAL else { throw .io(IOError(path: target, operation: "sync", code: errno)) }

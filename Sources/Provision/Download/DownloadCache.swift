@@ -179,12 +179,12 @@ public struct DownloadCache: Sendable {
             close(out)
             if !keep { unlink(temp) }
         }
-        let actual: Digest
+        let actual: Digest?
         do { actual = try Self.cloneOrCopy(from: src, sourcePath: entry, to: out, targetPath: temp, hashing: digest.algorithm) }
         catch { throw .io(error) }
-        guard actual == digest else {
+        guard let actual, actual == digest else {
             unlink(entry)
-            return .dropped("its content hashes to \(actual.hex), not \(digest.hex)")
+            return .dropped("its content hashes to \(actual?.hex ?? "nothing vmprov can compute"), not \(digest.hex)")
         }
         guard fsync(out) == 0 || errno == EINVAL else { throw .io(IOError(path: temp, operation: "sync", code: errno)) }
         if let verify {
@@ -210,8 +210,11 @@ public struct DownloadCache: Sendable {
         defer { close(src) }
         guard let (temp, out) = try? Self.createTemp(in: dir, prefix: ".store-") else { return }
         defer { close(out) }
-        guard (try? Self.cloneOrCopy(from: src, sourcePath: file, to: out, targetPath: temp, hashing: nil)) != nil,
-              fchmod(out, 0o444) == 0, fsync(out) == 0 || errno == EINVAL, rename(temp, entry) == 0 else {
+        do { try Self.cloneOrCopy(from: src, sourcePath: file, to: out, targetPath: temp, hashing: nil) } catch {
+            unlink(temp)
+            return
+        }
+        guard fchmod(out, 0o444) == 0, fsync(out) == 0 || errno == EINVAL, rename(temp, entry) == 0 else {
             unlink(temp)
             return
         }
@@ -312,9 +315,11 @@ public struct DownloadCache: Sendable {
     }
 
     /// Reflinks (FICLONE) or copies `from` into the empty `to`; with `hashing`, returns the digest of the bytes the
-    /// target holds (read back after a reflink, hashed while copying otherwise).
+    /// target holds (read back after a reflink, hashed while copying otherwise), else nil.
+    /// - Throws: `IOError` naming the file that could not be read or written.
+    @discardableResult
     static func cloneOrCopy(from src: Int32, sourcePath: String, to dst: Int32, targetPath: String,
-                            hashing algorithm: HashAlgorithm?) throws(IOError) -> Digest {
+                            hashing algorithm: HashAlgorithm?) throws(IOError) -> Digest? {
         var hasher = algorithm.flatMap { StreamingHasher($0) }
         let chunk = FileHasher.chunk
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
@@ -347,6 +352,6 @@ public struct DownloadCache: Sendable {
                 }
             }
         }
-        return hasher?.finalize() ?? Digest(algorithm: algorithm ?? .sha256, hex: "")
+        return hasher?.finalize()
     }
 }

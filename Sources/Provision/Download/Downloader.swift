@@ -130,7 +130,6 @@ public struct Downloader: Sendable {
             case .dropped(let why):
                 cacheNote = "the cache entry \(cache.entryPath(for: expected)) was wrong (\(why)); it was removed and "
                     + "the file downloaded again"
-                options.onRetry?(cacheNote ?? "")
             case .absent:
                 break
             }
