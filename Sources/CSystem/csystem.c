@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <string.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -60,5 +62,14 @@ const char *vmp_signal_abbrev(int sig) {
 #else
     (void)sig;
     return NULL;
+#endif
+}
+
+int vmp_ficlone(int dst_fd, int src_fd) {
+#ifdef FICLONE
+    return ioctl(dst_fd, FICLONE, src_fd);
+#else
+    errno = EOPNOTSUPP;
+    return -1;
 #endif
 }

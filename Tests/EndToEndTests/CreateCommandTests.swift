@@ -67,10 +67,19 @@ struct CreateCommandTests {
             let profile = try catalog.load(name)
             let payload = randomData(200_000 + name.count)
             let url = try mirror.publish(profile, payload: payload)
+            // A key is passed only where the publisher signs: a key in play demands a verified signature.
+            let key = profile.isSigned ? ["--keyring", mirror.key.publicKey.path] : []
             let r = try vmprov(["create", "--profile", name, "--dir", out.path, "--iso-url", url,
-                                "--keyring", mirror.key.publicKey.path, "--disk-size", "64M", "--quiet"],
+                                "--disk-size", "64M", "--quiet"] + key,
                                environment: ["VMPROV_CACHE": cache.path, "VMPROV_GUEST_ADDITIONS": "none"])
             #expect(r.status == 0, "\(name): \(r.output)")
+            if !profile.isSigned {
+                // A key given for a download nobody signs has nothing to verify: refused, never silently unused.
+                let k = try vmprov(["create", "--profile", name, "--name", name + "-k", "--dir", out.path, "--iso-url",
+                                    url, "--keyring", mirror.key.publicKey.path, "--quiet"],
+                                   environment: ["VMPROV_CACHE": cache.path, "VMPROV_GUEST_ADDITIONS": "none"])
+                #expect(k.status == 65 && k.stderr.contains("no signature was verified"), "\(name): \(k.output)")
+            }
             let folder = out.file(name)
             let iso = folder.appendingPathComponent(URLText.fileName(url))
             #expect(bytes(iso) == payload, "\(name)")
@@ -184,13 +193,25 @@ struct CreateCommandTests {
         #expect(try vmprov(["create", "--profile", "pinned", "--name", "second", "--dir", out.path, "--iso-url", url],
                            environment: env).status == 0)
         #expect(mirror.nginx.requests().filter { $0.hasPrefix("/keys/") }.count == requests, "the key came from the cache")
+        // The key cache follows the cache's rules: private folder, read-only entry, fingerprint re-checked on reuse.
+        let keyFile = cache.file("keys/\(mirror.key.fingerprint).asc").path
+        let mode = { (p: String) in ((try? FileManager.default.attributesOfItem(atPath: p)[.posixPermissions]) as? Int) ?? -1 }
+        #expect(mode(keyFile) == 0o444 && mode(cache.file("keys").path) == 0o700)
+        chmod(keyFile, 0o644)
+        try bytes(stranger.publicKey).write(to: URL(fileURLWithPath: keyFile))
+        let swappedEntry = try vmprov(["create", "--profile", "pinned", "--name", "third", "--dir", out.path,
+                                       "--iso-url", url], environment: env)
+        #expect(swappedEntry.status == 0, "\(swappedEntry.output)")
+        #expect(swappedEntry.stderr.contains("does not hold \(mirror.key.fingerprint); removed, fetching it again"))
+        #expect(mirror.nginx.requests().filter { $0.hasPrefix("/keys/") }.count == requests + 1)
+        #expect(bytes(URL(fileURLWithPath: keyFile)) == bytes(mirror.key.publicKey))
         // A key URL that serves another key: refused before anything is trusted (fresh cache, no key in it).
         var fresh = env
         fresh["VMPROV_CACHE"] = TempDir().path
         let swapped = try vmprov(["create", "--profile", "swapped", "--dir", out.path, "--iso-url", url], environment: fresh)
         #expect(swapped.status == 65)
         #expect(swapped.stderr.contains("does not hold the pinned key"))
-        #expect(leftovers(out) == ["pinned", "second"])
+        #expect(leftovers(out) == ["pinned", "second", "third"])
     }
 
     @Test func windowsNeedsALocalISO() throws {

@@ -34,7 +34,8 @@ func waitForPort(_ port: Int, seconds: Double = 10) -> Bool {
 /// A real nginx on loopback serving a folder, with Range, ETag and If-Range as nginx does them.
 ///
 /// Locations: `/` serves the folder; `/slow/` the same at 1 MiB/s (for kill-and-resume tests); `/r/NAME` redirects
-/// with 302 to `/NAME`. The access log records the Range and If-Range headers of every request.
+/// with 302 to `/NAME`; `/DIR/latest--NAME` redirects with 302 to `/DIR/NAME` (an alias whose name differs from the
+/// file's, like `latest.iso`). The access log records the Range and If-Range headers of every request.
 public final class NginxServer: @unchecked Sendable {
     public let root: TempDir
     public let port: Int
@@ -97,6 +98,7 @@ public final class NginxServer: @unchecked Sendable {
             root \(root.path);
             location /slow/ { alias \(root.path)/; limit_rate \(slowRate); }
             location ~ ^/r/(.*)$ { return 302 /$1; }
+            location ~ ^(.*/)latest--([^/]+)$ { return 302 $1$2; }
           }
         \(tlsServer)
         }

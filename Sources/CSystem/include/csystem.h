@@ -11,6 +11,9 @@ int vmp_read_signal(int fd, int *sender_pid);
 int vmp_set_child_subreaper(void);
 /* posix_spawn's POSIX_SPAWN_SETSID flag value on this system. */
 short vmp_spawn_setsid_flag(void);
+/* Shares src's blocks with dst (FICLONE reflink); 0 on success, -1 with errno (EOPNOTSUPP, EXDEV ...) when the
+   file system cannot. */
+int vmp_ficlone(int dst_fd, int src_fd);
 
 /* The signals `vmprov run` takes over: every signal whose default action (signal(7)) terminates, dumps core or
    stops the process (all but SIGKILL and SIGSTOP, which cannot be caught), the real-time signals, and SIGCHLD. */

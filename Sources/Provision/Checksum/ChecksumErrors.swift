@@ -40,7 +40,8 @@ public enum ChecksumError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Errors about OpenPGP signatures checked with gpgv.
 public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible {
-    case gpgvMissing
+    /// gpgv is not at any of the places looked at (VMPROV_GPGV, /usr/bin/gpgv, /bin/gpgv).
+    case gpgvMissing(looked: [String])
     case noKeyring(what: String)
     case bad(file: String, signature: String, detail: String)
     /// A signature that is intact but not acceptable (revoked key, expired signature).
@@ -50,11 +51,16 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
     case missing(signature: String, reason: String)
     case notSigned(file: String)
     case keyring(path: String, reason: String)
+    /// A key is in play (pinned or given) but no signature was verified: an unsigned or stripped checksum file, or
+    /// no signature at all. `expected` says what should have been signed and by what.
+    case required(what: String, expected: String)
 
     public var description: String {
         switch self {
-        case .gpgvMissing:
-            return "gpgv is not installed; install it (apt-get install gpgv) or pass --no-signature to skip the check."
+        case let .gpgvMissing(looked):
+            return "gpgv was not found (looked at \(looked.joined(separator: ", ")); the caller's PATH is not searched). "
+                + "Install the gpgv package (Debian/Ubuntu: apt-get install gpgv; Arch: pacman -S gnupg), or set "
+                + "VMPROV_GPGV to the absolute path of gpgv."
         case let .noKeyring(what):
             return "\(what) is signed, but no key was given to check it; pass --keyring FILE with the publisher's "
                 + "public key (or --no-signature to skip the check, not recommended)."
@@ -75,6 +81,10 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
             return "\(file): there is no signature in it."
         case let .keyring(path, reason):
             return "\(path): cannot use this keyring: \(reason)."
+        case let .required(what, expected):
+            return "\(what): no signature was verified, but \(expected). The signature may have been stripped on the "
+                + "way (a mirror or proxy can serve an unsigned copy); nothing was trusted. Check the URLs, or pass "
+                + "--no-signature only if you know this publisher signs nothing here."
         }
     }
 }

@@ -5,9 +5,15 @@ public struct ChecksumEntry: Sendable, Equatable {
 }
 
 /// A parsed checksum file: GNU (`hex  name`, `hex *name`), BSD tags (`SHA256 (name) = hex`), inside or outside
-/// a PGP clearsign wrapper, with comments, blank lines, CRLF and `./` prefixes.
+/// a PGP clearsign wrapper, with comments, blank lines, a leading byte-order mark, CRLF and `./` prefixes; or a
+/// file that holds one bare digest and no name.
+///
+/// In a clearsigned file only the signed body counts: lines before `-----BEGIN PGP SIGNED MESSAGE-----` or after
+/// the signature are ignored, whether or not the signature is checked.
 public struct ChecksumFile: Sendable {
     public var entries: [ChecksumEntry]
+    /// The file holds only a digest, no file name (`hex` alone on its only line); it can serve one download.
+    public var bareDigest: Digest?
     /// The text was a PGP clearsigned message.
     public var isClearsigned: Bool
     /// Where it came from, for messages.
@@ -20,35 +26,56 @@ public struct ChecksumFile: Sendable {
         let base = source.split(separator: "/").last.map(String.init) ?? source
         let blake = base.lowercased().hasPrefix("b2")
         var entries: [ChecksumEntry] = []
-        var clearsigned = false
-        var inSignature = false
+        var bare: [Digest] = []
         var inHeader = false
         var unreadable = 0
-        for rawLine in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
-            if line == "-----BEGIN PGP SIGNED MESSAGE-----" { clearsigned = true; inHeader = true; continue }
+        var body = Substring(text)
+        if body.hasPrefix("\u{FEFF}") { body = body.dropFirst() }  // a byte-order mark
+        var lines = body.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { raw -> Substring in
+            var line = Substring(raw)
+            while line.hasSuffix("\r") { line = line.dropLast() }
+            return line
+        }
+        // Clearsigned: only the signed body counts, never lines around the armour.
+        let clearsigned: Bool
+        if let begin = lines.firstIndex(of: "-----BEGIN PGP SIGNED MESSAGE-----") {
+            clearsigned = true
+            let end = lines[begin...].firstIndex(of: "-----BEGIN PGP SIGNATURE-----") ?? lines.endIndex
+            lines = Array(lines[(begin + 1)..<end])
+            inHeader = true
+        } else {
+            clearsigned = false
+        }
+        for var line in lines {
             if inHeader {
                 if line.isEmpty { inHeader = false }
                 continue
             }
-            if line == "-----BEGIN PGP SIGNATURE-----" { inSignature = true; continue }
-            if line == "-----END PGP SIGNATURE-----" { inSignature = false; continue }
-            if inSignature { continue }
             if clearsigned, line.hasPrefix("- ") { line = line.dropFirst(2) }  // dash-escaping
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            let trimmed = line.trimmingCharacters
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             if let entry = Self.parseBSD(trimmed) ?? Self.parseGNU(trimmed, blake: blake) {
                 entries.append(entry)
+            } else if Digest.isHex(trimmed), var algorithm = HashAlgorithm.forHexLength(trimmed.count) {
+                if blake && algorithm == .sha512 { algorithm = .blake2b }
+                bare.append(Digest(algorithm: algorithm, hex: String(trimmed).lowercased()))
             } else {
                 unreadable += 1
             }
         }
+        if entries.isEmpty && bare.count == 1 && unreadable == 0 {
+            self.entries = []
+            self.bareDigest = bare[0]
+            self.isClearsigned = clearsigned
+            return
+        }
+        unreadable += bare.count
         guard !entries.isEmpty else {
             throw .unreadable(checksumFile: source, reason: unreadable > 0
                 ? "none of its \(unreadable) lines is a checksum line" : "it is empty")
         }
         self.entries = entries
+        self.bareDigest = nil
         self.isClearsigned = clearsigned
     }
 
@@ -90,16 +117,35 @@ public struct ChecksumFile: Sendable {
         return entries.compactMap { seen.insert($0.name).inserted ? $0.name : nil }
     }
 
-    /// The digest for `name` (matching the whole listed name or its last path component). Several entries with
-    /// equal digests are fine; different ones are an error. The strongest algorithm wins when a file lists several.
-    public func digest(for name: String) throws(ChecksumError) -> Digest {
-        let matches = entries.filter { $0.name == name || $0.name.split(separator: "/").last.map(String.init) == name }
-        guard !matches.isEmpty else { throw .noEntry(checksumFile: source, name: name, available: names) }
+    /// The digest for the file `name`.
+    ///
+    /// `relativePath` is the download's path relative to the checksum file's folder (`netboot/mini.iso`), when
+    /// known. An entry naming exactly that path wins; then entries naming `name` with no folder; then entries in any
+    /// folder whose last component is `name` (publishers' `./` and folder prefixes). Several matching entries with
+    /// equal digests are fine (aliases); different ones are an error (`contradictory`), so a same-named file in
+    /// another folder is never silently taken. The strongest algorithm
+    /// wins when a file lists several. A bare-digest file answers for any name.
+    /// - Throws: `.noEntry`, `.contradictory` or `.unsupported`, each naming the checksum file.
+    public func digest(for name: String, relativePath: String? = nil) throws(ChecksumError) -> Digest {
+        if let bareDigest {
+            guard bareDigest.algorithm.isSupported else { throw .unsupported(algorithm: bareDigest.algorithm, source: source) }
+            return bareDigest
+        }
+        var matches: [ChecksumEntry] = []
+        if let rel = relativePath, rel.contains("/") {
+            matches = entries.filter { $0.name == rel }
+        }
+        if matches.isEmpty { matches = entries.filter { $0.name == name } }
+        if matches.isEmpty {
+            matches = entries.filter { $0.name.split(separator: "/").last.map(String.init) == name }
+        }
+        let label = relativePath.map { $0.contains("/") ? $0 : name } ?? name
+        guard !matches.isEmpty else { throw .noEntry(checksumFile: source, name: label, available: names) }
         let order: [HashAlgorithm] = [.sha512, .sha256, .blake2b, .sha1, .md5]
         for algorithm in order {
             let these = Set(matches.filter { $0.digest.algorithm == algorithm }.map(\.digest))
             if these.count > 1 {
-                throw .contradictory(checksumFile: source, name: name, digests: these.map(\.description).sorted())
+                throw .contradictory(checksumFile: source, name: label, digests: these.map(\.description).sorted())
             }
         }
         for algorithm in order where algorithm.isSupported {

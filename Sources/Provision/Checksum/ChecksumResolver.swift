@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// How to check a download: `--checksum`, `--signature`, `--keyring`, `--key-fingerprint`, `--no-signature`.
 public struct VerificationRequest: Sendable {
     public var spec: ChecksumSpec
@@ -28,11 +34,21 @@ public struct VerificationPlan: Sendable {
     public var verifyDownload: (@Sendable (String) throws -> Void)?
     /// Fingerprint of the key that signed, when a signature was checked.
     public var signer: String?
+    /// The digest was typed by the user (`--checksum sha256:HEX`): their own trust anchor, needing no signature.
+    public var digestFromUser = false
+    /// The name the download has after redirects, when it differs from the requested alias and its checksum was
+    /// looked up under it.
+    public var effectiveName: String?
     /// Removes temporary files (staged signatures, dearmoured keys). Call when done.
     public var cleanup: @Sendable () -> Void = {}
 }
 
 /// Turns a `VerificationRequest` into a plan, fetching checksum files and signatures.
+///
+/// Policy: a digest the user typed needs no signature. Otherwise, when a key is in play (`keyring` or
+/// `pinnedFingerprint`), a signature must verify (a clearsigned checksum file, or a detached signature of it or of
+/// the download), unless `noSignature`; an unsigned or stripped checksum file is refused, not warned about.
+/// Checksum files and signatures are capped at `Downloader.smallFileLimit`.
 public struct ChecksumResolver: Sendable {
     public var downloader: Downloader
 
@@ -42,6 +58,9 @@ public struct ChecksumResolver: Sendable {
 
     /// `fileName` is the name the download has on the server; `bases` are the download URLs (mirrors) or the local
     /// file's path, against whose folders relative references resolve.
+    /// - Throws: `.verification` (no entry, unreadable file), `.signature` (bad, missing or required signature,
+    ///   gpgv missing), `.tooLarge` (an oversized checksum file or signature), `.failed` (network; 404 everywhere
+    ///   sets `allNotFound`).
     public func plan(fileName: String, bases: [String], request: VerificationRequest) throws(DownloadError) -> VerificationPlan {
         var plan = VerificationPlan()
         var verifier: GPGVerifier?
@@ -65,11 +84,15 @@ public struct ChecksumResolver: Sendable {
         switch request.spec {
         case .digest(let d):
             plan.expected = d
+            plan.digestFromUser = true
+            plan.notes.append("\(fileName): the digest \(d) was given by you (--checksum); it is your own trust anchor"
+                + (request.signature == nil ? ", so no signature or key is needed" : ""))
         case .none:
             plan.warnings.append("--checksum none: the download is NOT verified; it may be damaged or not what its "
                 + "publisher released.")
         case .file(let ref):
             var failures: [AttemptRecord] = []
+            var allNotFound = true
             for base in bases {
                 let url = URLText.resolve(ref, against: base)
                 do {
@@ -77,14 +100,19 @@ public struct ChecksumResolver: Sendable {
                     plan.checksumSource = url
                     signatureBase = base
                     break
-                } catch let DownloadError.failed(attempts, _) {
+                } catch .failed(let attempts, let notFound) {
                     failures += attempts
+                    if !notFound { allNotFound = false }
+                } catch .io(let e) {
+                    failures.append(AttemptRecord(url: url, outcome: e.description))
+                    if e.code != ENOENT { allNotFound = false }
                 } catch {
-                    failures.append(AttemptRecord(url: url, outcome: error.description))
+                    // An oversized or otherwise refused checksum file is a permanent refusal, not a network failure.
+                    throw error
                 }
             }
             guard let bytes = checksumBytes, let source = plan.checksumSource else {
-                throw .failed(attempts: failures, allNotFound: false)
+                throw .failed(attempts: failures, allNotFound: allNotFound && !failures.isEmpty)
             }
             checksumName = URLText.fileName(source)
             var text = String(decoding: bytes, as: UTF8.self)
@@ -92,7 +120,8 @@ public struct ChecksumResolver: Sendable {
             do { parsed = try ChecksumFile(text: text, source: source) } catch { throw .verification(error) }
             if parsed.isClearsigned {
                 if request.noSignature {
-                    plan.warnings.append("\(source) is clearsigned, but --no-signature skips checking it.")
+                    plan.warnings.append("\(source) is clearsigned, but --no-signature skips checking it; only its "
+                        + "signed body is read.")
                 } else {
                     let v = try makeVerifier()
                     do {
@@ -107,7 +136,27 @@ public struct ChecksumResolver: Sendable {
             }
             let table: ChecksumFile
             do { table = try ChecksumFile(text: text, source: source) } catch { throw .verification(error) }
-            do { plan.expected = try table.digest(for: fileName) } catch { throw .verification(error) }
+            do {
+                plan.expected = try table.digest(for: fileName, relativePath: Self.relativePath(of: signatureBase,
+                                                                                              to: source))
+                if table.bareDigest != nil {
+                    plan.notes.append("\(checksumName) holds a bare digest and no file name; it was taken as the "
+                        + "digest of \(fileName), the one file of this download")
+                }
+            } catch let missing {
+                // An alias (latest.iso) listed under the name it redirects to?
+                guard case .noEntry = missing, let scheme = URLText.scheme(signatureBase), scheme == "http" || scheme == "https",
+                      let effective = try? downloader.effectiveURL(of: signatureBase) else { throw .verification(missing) }
+                let realName = URLText.fileName(effective)
+                guard !realName.isEmpty, realName != fileName,
+                      let d = try? table.digest(for: realName, relativePath: Self.relativePath(of: effective, to: source)) else {
+                    throw .verification(missing)
+                }
+                plan.expected = d
+                plan.effectiveName = realName
+                plan.notes.append("\(fileName) redirects to \(effective); \(checksumName) lists it as \(realName), whose "
+                    + "checksum was used")
+            }
         }
 
         // A detached signature, of the checksum file or of the download.
@@ -120,15 +169,19 @@ public struct ChecksumResolver: Sendable {
             let ofChecksum: Bool
             if checksumBytes != nil, !checksumName.isEmpty, sigName.hasPrefix(checksumName) {
                 ofChecksum = true
-            } else if sigName.hasPrefix(fileName) {
+            } else if sigName.hasPrefix(fileName) || (plan.effectiveName.map { sigName.hasPrefix($0) } ?? false) {
                 ofChecksum = false
             } else {
                 ofChecksum = checksumBytes != nil
             }
             let v = try makeVerifier()
             let sigBytes: [UInt8]
-            do { sigBytes = try downloader.fetchSmall(sigURL, limit: 1 << 20) } catch {
-                throw .signature(.missing(signature: sigURL, reason: error.description))
+            do { sigBytes = try downloader.fetchSmall(sigURL) } catch {
+                switch error {
+                case .tooLarge: throw error
+                case .failed(_, let notFound) where !notFound: throw error  // the network: temporary
+                default: throw .signature(.missing(signature: sigURL, reason: error.description))
+                }
             }
             do {
                 let sigPath = try v.stage(sigBytes, as: "staged-signature")
@@ -148,14 +201,31 @@ public struct ChecksumResolver: Sendable {
                     }
                 }
             } catch { throw .signature(error) }
-        } else if plan.signer == nil && !request.noSignature {
-            switch request.spec {
-            case .digest, .file:
+        }
+
+        let verified = plan.signer != nil || plan.verifyDownload != nil
+        let keyInPlay = request.keyring != nil || request.pinnedFingerprint != nil
+        if !verified && !request.noSignature && !plan.digestFromUser {
+            if keyInPlay {
+                let key = [request.keyring.map { "the keyring \($0)" }, request.pinnedFingerprint.map { "the pinned key \($0)" }]
+                    .compactMap { $0 }.joined(separator: " and ")
+                let what: String
+                let expected: String
+                if let source = plan.checksumSource {
+                    what = source
+                    expected = "\(key) is in play, so \(checksumName) had to be clearsigned or come with a detached "
+                        + "signature (--signature URL)"
+                } else {
+                    what = fileName
+                    expected = "\(key) is in play and --checksum none leaves only a detached signature of the download "
+                        + "(--signature URL) to check, and none was given"
+                }
+                throw .signature(.required(what: what, expected: expected))
+            }
+            if case .file = request.spec {
                 plan.warnings.append("no signature was checked: the checksum proves the data is intact, not who "
                     + "published it. Pass --signature URL --keyring FILE where the publisher signs, or --no-signature "
                     + "to say you know.")
-            case .none:
-                break
             }
         } else if request.noSignature && plan.signer == nil {
             plan.warnings.append("signature check skipped (--no-signature).")
@@ -163,5 +233,15 @@ public struct ChecksumResolver: Sendable {
         if let verifier { plan.cleanup = { verifier.cleanup() } }
         finished = true
         return plan
+    }
+
+    /// The download's path relative to the checksum file's folder (`netboot/mini.iso`), or nil when the download is
+    /// not below that folder (another host, another tree).
+    static func relativePath(of download: String, to checksumFile: String) -> String? {
+        let folder = URLText.directory(checksumFile)
+        let downloadFolder = URLText.directory(download)
+        guard !folder.isEmpty, downloadFolder.hasPrefix(folder) else { return nil }
+        let sub = URLText.percentDecode(String(downloadFolder.dropFirst(folder.count)))
+        return sub + URLText.fileName(download)
     }
 }

@@ -24,11 +24,35 @@ public struct GPGVerifier: Sendable {
     public let keyringSource: String
     /// Pinned key: the signer's or its primary key's fingerprint must equal this.
     public let pinnedFingerprint: String?
+    /// The gpgv that runs (an absolute path from `GPGVerifier.locate`).
+    public let gpgv: String
     private let workDir: String
 
+    /// Where gpgv is looked for, in order, when `VMPROV_GPGV` is not set. The caller's PATH is never searched: a
+    /// `gpgv` planted earlier on PATH must not decide what counts as a good signature.
+    public static let standardLocations = ["/usr/bin/gpgv", "/bin/gpgv"]
+
+    /// The gpgv to run: `$VMPROV_GPGV` (an absolute path) when set, else the first executable of
+    /// `standardLocations`.
+    /// - Parameter environment: reads one variable (nil when unset or empty).
+    /// - Throws: `.gpgvMissing` naming where it looked.
+    public static func locate(environment: (String) -> String? = { name in
+        getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+    }) throws(SignatureError) -> String {
+        if let explicit = environment("VMPROV_GPGV") {
+            guard explicit.hasPrefix("/"), access(explicit, X_OK) == 0 else {
+                throw .gpgvMissing(looked: ["VMPROV_GPGV=\(explicit)"])
+            }
+            return explicit
+        }
+        for candidate in standardLocations where access(candidate, X_OK) == 0 { return candidate }
+        throw .gpgvMissing(looked: standardLocations)
+    }
+
     /// Prepares a keyring (armoured keys are dearmoured into a private temporary folder).
+    /// - Throws: `.gpgvMissing` when gpgv is not at its fixed places, `.keyring` when the keyring cannot be read.
     public init(keyring path: String, pinnedFingerprint: String? = nil) throws(SignatureError) {
-        guard Subprocess.locate("gpgv") != nil else { throw .gpgvMissing }
+        gpgv = try Self.locate()
         var template = Array((TempFiles.base + "/vmprov-gpg-XXXXXX").utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw .keyring(path: path, reason: "cannot create a temporary folder: \(String(cString: strerror(errno)))")
@@ -69,7 +93,7 @@ public struct GPGVerifier: Sendable {
 
     /// Checks a detached signature (armoured or binary) over `data`.
     public func verifyDetached(signature: String, data: String, label: String) throws(SignatureError) -> SignatureReport {
-        let argv = ["gpgv", "--homedir", workDir, "--status-fd", "1", "--keyring", keyring, signature, data]
+        let argv = [gpgv, "--homedir", workDir, "--status-fd", "1", "--keyring", keyring, signature, data]
         return try evaluate(argv, label: label, signatureLabel: signature).0
     }
 
@@ -77,7 +101,7 @@ public struct GPGVerifier: Sendable {
     public func verifyClearsigned(file: String, label: String) throws(SignatureError) -> (SignatureReport, String) {
         let out = workDir + "/clear.txt"
         unlink(out)
-        let argv = ["gpgv", "--homedir", workDir, "--status-fd", "1", "--keyring", keyring, "--output", out, file]
+        let argv = [gpgv, "--homedir", workDir, "--status-fd", "1", "--keyring", keyring, "--output", out, file]
         let report = try evaluate(argv, label: label, signatureLabel: "clearsigned").0
         let text = (try? TempFiles.read(out)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         unlink(out)
@@ -89,7 +113,7 @@ public struct GPGVerifier: Sendable {
         do {
             result = try Subprocess.run(argv, environment: ["LC_ALL=C", "PATH=/usr/bin:/bin:/usr/local/bin"])
         } catch {
-            throw .gpgvMissing
+            throw .gpgvMissing(looked: [gpgv])
         }
         let status = GPGStatus.parse(result.stdoutText)
         if let bad = status.bad {

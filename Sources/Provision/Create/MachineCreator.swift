@@ -17,6 +17,9 @@ public struct CreateRequest: Sendable {
     public var checksum: String?
     /// Replaces the profile's key; the user trusts this keyring.
     public var keyring: String?
+    /// Accept only signatures by this key (replaces the profile's pin).
+    public var keyFingerprint: String?
+    /// Check no signature even where the publisher signs (the summary says so).
     public var noSignature = false
     public var memoryMB: Int?
     public var cpus: Int?
@@ -125,13 +128,10 @@ public struct MachineCreator: Sendable {
         defer { if !done { FileIO.removeTree(staging) } }
 
         let isoName = isoSource.split(separator: "/").last.map(String.init) ?? "installer.iso"
-        do {
-            try Self.linkOrCopy(isoSource, to: staging + "/" + isoName)
-        } catch { throw .io(error) }
-        if req.isoPath == nil, digest != nil {
-            // The verified copy stays in the cache under its digest; the by-name entry was only for resuming.
-            unlink(isoSource)
-        }
+        // The download (private, by name only for resuming) moves in; the verified copy stays in the cache under its
+        // digest (a copy, never this file). A user's own ISO is copied, never hard-linked.
+        try Self.placeISO(isoSource, to: staging + "/" + isoName, move: req.isoPath == nil, digest: digest)
+        if req.isoPath == nil, cacheDirectory == nil { rmdir(req.directory + "/.vmprov-downloads") }
         let diskName = req.name + ".vdi"
         let spec = MachineSpec(
             name: req.name, osType: p.osType, cpus: cpus, memoryMB: memory, vramMB: p.vramMB, graphics: p.graphics,
@@ -176,26 +176,47 @@ public struct MachineCreator: Sendable {
     }
 
     /// Fetches (or checks) the installer. Returns its path, digest and what was verified.
+    ///
+    /// A digest the user gives (`--checksum sha256:HEX`) is their own trust anchor: the profile's checksum file,
+    /// signature and key are then not used, and nothing is fetched for them. Otherwise, when a key is in play (the
+    /// profile's pinned key, `--keyring` or `--key-fingerprint`) a signature must verify unless `noSignature`.
     func obtainISO(_ req: CreateRequest, log: (String) -> Void) throws(CreateError)
         -> (String, Digest?, String, String, [String]) {
         let p = req.profile
         var warnings: [String] = []
         let urls = req.isoURL.map { [$0] } ?? p.iso.urls
         let specText = req.checksum ?? p.iso.checksum
-        // The key: the user's keyring, or the profile's key fetched once and checked against its fingerprint.
-        var keyring = req.keyring
-        var pin: String?
+        var userSpec: ChecksumSpec?
+        if let text = req.checksum {
+            do { userSpec = try ChecksumSpec(text) } catch { throw .download(.verification(error)) }
+        }
+        // The user's own digest or `none` replaces the publisher's checksum file, and with it the signature over it.
+        let userOverride: Bool
+        switch userSpec {
+        case .digest?, .none?: userOverride = true
+        default: userOverride = false
+        }
         // `{iso}` in a signature name stands for the ISO's file name (Arch: `{iso}.sig`).
         let isoFileName = req.isoPath.map { String($0.split(separator: "/").last ?? "") } ?? urls.first.map(URLText.fileName) ?? ""
         var signature = p.iso.signature.map { $0.replacingAll("{iso}", with: isoFileName) }
-        if req.noSignature {
+        var keyring = req.keyring
+        var pin = req.keyFingerprint
+        var keyCleanup: () -> Void = {}
+        defer { keyCleanup() }
+        let signedByPublisher = !userOverride && p.isSigned
+        if req.noSignature || userOverride {
             signature = nil
-        } else if keyring == nil, let fpr = p.iso.keyFingerprint, let keyURL = p.iso.keyURL {
-            keyring = try profileKey(fingerprint: fpr, url: keyURL, log: log)
-            pin = fpr
+        } else if signedByPublisher, keyring == nil, let fpr = p.iso.keyFingerprint {
+            // The profile's key: fetched once into the cache and checked against its fingerprint, each time.
+            pin = pin ?? fpr
+            if let keyURL = p.iso.keyURL {
+                let (path, cleanup) = try profileKey(fingerprint: fpr, url: keyURL, log: log)
+                keyring = path
+                keyCleanup = cleanup
+            }
         }
-        if req.keyring != nil { pin = nil }
-        let signedByPublisher = signature != nil || (p.iso.keyFingerprint != nil && specText != nil)
+        let userKey = req.keyring != nil || req.keyFingerprint != nil
+        let noSignature = req.noSignature || (!signedByPublisher && !userKey)
 
         if let local = req.isoPath {
             var st = stat()
@@ -216,7 +237,7 @@ public struct MachineCreator: Sendable {
                 plan = try ChecksumResolver(downloader: downloader).plan(
                     fileName: urls.first.map(URLText.fileName) ?? name, bases: bases,
                     request: VerificationRequest(spec: spec, signature: signature, keyring: keyring,
-                                                 pinnedFingerprint: pin, noSignature: req.noSignature || !signedByPublisher))
+                                                 pinnedFingerprint: pin, noSignature: noSignature))
             } catch { throw .download(error) }
             defer { plan.cleanup() }
             warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
@@ -231,7 +252,7 @@ public struct MachineCreator: Sendable {
                     throw .io(IOError(path: local, operation: "verify", code: EIO))
                 }
             }
-            return (local, actual, "\(actual) verified" + (plan.checksumSource.map { " (from \($0))" } ?? ""),
+            return (local, actual, "\(actual) verified" + source(plan),
                     signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
         }
 
@@ -247,12 +268,19 @@ public struct MachineCreator: Sendable {
             plan = try ChecksumResolver(downloader: downloader).plan(
                 fileName: fileName, bases: urls,
                 request: VerificationRequest(spec: spec, signature: signature, keyring: keyring, pinnedFingerprint: pin,
-                                             noSignature: req.noSignature || !signedByPublisher))
+                                             noSignature: noSignature))
         } catch { throw .download(error) }
         defer { plan.cleanup() }
         warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
-        let downloads = (cacheDirectory ?? req.directory + "/.vmprov-cache") + "/downloads"
-        downloader.makeDirectories(downloads)
+        let downloads: String
+        if let cacheDirectory {
+            do { downloads = try DownloadCache(root: cacheDirectory).folder("downloads") } catch {
+                throw .download(.cache(error))
+            }
+        } else {
+            downloads = req.directory + "/.vmprov-downloads"
+            mkdir(downloads, 0o700)
+        }
         let dest = downloads + "/" + fileName
         log("fetching \(urls[0])")
         let report: DownloadReport
@@ -260,44 +288,94 @@ public struct MachineCreator: Sendable {
             report = try downloader.fetch(DownloadRequest(urls: urls, destination: dest, expected: plan.expected,
                                                           verifyBeforeCommit: plan.verifyDownload))
         } catch { throw .download(error) }
-        let how = report.fromCache ? "from the cache" : report.alreadyPresent ? "already downloaded" : "downloaded"
-        let checksumOutcome = report.digest.map { "\($0) verified, \(how)" + (plan.checksumSource.map { " (checksums from \($0))" } ?? "") }
+        if let note = report.cacheNote, !report.fromCache { warnings.append(note) }
+        let how = report.fromCache ? "from the cache, " + (report.cacheNote ?? "re-hashed before use")
+            : report.alreadyPresent ? "already downloaded" : "downloaded"
+        let checksumOutcome = report.digest.map { "\($0) verified, \(how)" + source(plan) }
             ?? "NOT verified (--checksum none)"
         return (dest, report.digest, checksumOutcome, signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
+    }
+
+    /// Where the digest came from, for the summary.
+    func source(_ plan: VerificationPlan) -> String {
+        if plan.digestFromUser { return " (the digest you gave with --checksum)" }
+        return plan.checksumSource.map { " (checksums from \($0)" + (plan.effectiveName.map { ", listed as \($0)" } ?? "") + ")" } ?? ""
     }
 
     func signatureLine(_ plan: VerificationPlan, signed: Bool, noSignature: Bool) -> String {
         if let signer = plan.signer { return "good signature by \(signer)" }
         if plan.verifyDownload != nil { return "good signature on the ISO itself" }
         if noSignature { return "not checked (--no-signature)" }
+        if plan.digestFromUser { return "not needed: the digest came from you, your own trust anchor" }
         return signed ? "not checked" : "none: the publisher signs nothing for this download"
     }
 
-    /// The profile's public key from the cache, downloading it once; its fingerprint is checked before use.
-    func profileKey(fingerprint: String, url: String, log: (String) -> Void) throws(CreateError) -> String {
-        let dir = (cacheDirectory ?? "/tmp/vmprov-keys") + "/keys"
-        downloader.makeDirectories(dir)
-        let path = "\(dir)/\(fingerprint).asc"
-        if let cached = try? TempFiles.read(path), OpenPGPKeys.primaryFingerprints(cached).contains(fingerprint) {
-            return path
+    /// The profile's public key from the cache (re-checked against its fingerprint on every use; a wrong entry is
+    /// removed), downloading it once (capped at 4 MiB). Without a cache the key goes to a private temporary folder.
+    /// Returns the key file and a cleanup to call when done.
+    /// - Throws: `.download(.signature(.keyring))` when the URL does not hold the pinned key, `.download(.cache)`
+    ///   for an unsafe cache, `.download` for the transfer.
+    func profileKey(fingerprint: String, url: String, log: (String) -> Void) throws(CreateError) -> (String, () -> Void) {
+        let name = "\(fingerprint).asc"
+        let cache = cacheDirectory.map { DownloadCache(root: $0) }
+        if let cache {
+            let cached: [UInt8]?
+            do { cached = try cache.readSmall("keys", name, limit: Downloader.smallFileLimit) } catch {
+                throw .download(.cache(error))
+            }
+            if let cached {
+                if OpenPGPKeys.primaryFingerprints(cached).contains(fingerprint) {
+                    return (cache.root + "/keys/" + name, {})
+                }
+                log("the cached key \(cache.root)/keys/\(name) does not hold \(fingerprint); removed, fetching it again")
+                cache.remove("keys", name)
+            }
         }
         log("fetching the signing key \(fingerprint) from \(url)")
         let bytes: [UInt8]
-        do { bytes = try downloader.fetchSmall(url, limit: 4 << 20) } catch { throw .download(error) }
+        do { bytes = try downloader.fetchSmall(url) } catch { throw .download(error) }
         let found = OpenPGPKeys.primaryFingerprints(bytes)
         guard found.contains(fingerprint) else {
             throw .download(.signature(.keyring(path: url, reason: "it does not hold the pinned key \(fingerprint) "
                 + "(it holds \(found.isEmpty ? "no OpenPGP key" : found.joined(separator: ", "))); the key is not trusted")))
         }
-        do { try TempFiles.write(bytes, to: path + ".tmp", mode: 0o644) } catch { throw .io(error) }
-        rename(path + ".tmp", path)
-        return path
+        if let cache {
+            do { return (try cache.storeSmall("keys", name, bytes: bytes), {}) } catch { throw .download(.cache(error)) }
+        }
+        var template = Array((TempFiles.base + "/vmprov-key-XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ $0.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
+            throw .io(IOError(path: TempFiles.base, operation: "create a private folder in", code: errno))
+        }
+        let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let path = dir + "/" + name
+        do { try TempFiles.write(bytes, to: path) } catch { rmdir(dir); throw .io(error) }
+        return (path, { unlink(path); rmdir(dir) })
     }
 
-    /// A hard link when possible, a copy otherwise.
-    static func linkOrCopy(_ source: String, to target: String) throws(IOError) {
-        if link(source, target) == 0 { return }
-        try FileHasher.copy(from: source, to: target)
+    /// Puts the installer into the new machine folder. A private download is renamed in (copied across file
+    /// systems); a user's own file is copied, or reflinked where the file system can, never hard-linked: the machine
+    /// folder is handed to the container user (set-perm-vmsrc chowns it), and a shared inode would hand over, and
+    /// let them change, the user's original or the cache's bytes. A copy is hashed as it is written and must equal
+    /// `digest`, so the folder gets the verified bytes even if the source changed meanwhile.
+    /// - Throws: `.io` when the copy fails, `.download(.verification(.mismatch))` when the copied bytes differ.
+    static func placeISO(_ source: String, to target: String, move: Bool, digest: Digest?) throws(CreateError) {
+        if move, rename(source, target) == 0 { return }
+        let src = open(source, O_RDONLY | O_CLOEXEC)
+        guard src >= 0 else { throw .io(IOError(path: source, operation: "open", code: errno)) }
+        defer { close(src) }
+        let dst = open(target, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard dst >= 0 else { throw .io(IOError(path: target, operation: "create", code: errno)) }
+        defer { close(dst) }
+        let actual: Digest?
+        do {
+            actual = try DownloadCache.cloneOrCopy(from: src, sourcePath: source, to: dst, targetPath: target,
+                                                   hashing: digest?.algorithm)
+        } catch { throw .io(error) }
+        if let digest, let actual, actual != digest {
+            throw .download(.verification(.mismatch(file: source, expected: digest, actual: actual, keptAt: nil)))
+        }
+        guard fsync(dst) == 0 || errno == EINVAL else { throw .io(IOError(path: target, operation: "sync", code: errno)) }
+        if move { unlink(source) }
     }
 }
 

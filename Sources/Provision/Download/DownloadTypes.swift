@@ -70,6 +70,8 @@ public struct DownloadReport: Sendable, Codable {
     public var bytesTransferred: Int64
     public var seconds: Double
     public var attempts: [AttemptRecord]
+    /// What the cache did, for the summary: the entry was re-hashed before use, or a wrong entry was dropped.
+    public var cacheNote: String? = nil
 }
 
 /// Why a download failed. Each names the URL or file and says what to do.
@@ -82,6 +84,8 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
     case exists(path: String, reason: String)
     case tooLarge(url: String, limit: Int)
     case curlUnavailable
+    /// The cache folder is unsafe (owned by someone else, writable by others) or there is no private place for it.
+    case cache(CacheError)
 
     public var description: String {
         switch self {
@@ -96,8 +100,9 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
         case let .signature(e): return e.description
         case let .io(e): return e.description
         case let .exists(path, reason): return "\(path): \(reason)"
-        case let .tooLarge(url, limit): return "\(url): more than \(limit) bytes; this is not a checksum file, "
-            + "signature or key."
+        case let .tooLarge(url, limit): return "\(url): more than \(limit >> 20) MiB (\(limit) bytes); that is too "
+            + "large for a checksum file, signature or key, so it was refused. Check the URL."
+        case let .cache(e): return "download cache: \(e.description)"
         case .curlUnavailable:
             return "libcurl could not be loaded (\(CurlGlobal.loadError)); install it (Debian: libcurl4, Arch: curl)."
         }

@@ -58,18 +58,29 @@ public struct Downloader: Sendable {
 
     // MARK: - Small files in memory (checksum files, signatures, keys)
 
+    /// The cap on checksum files, signatures and keys (4 MiB): anything larger is refused as not one of them.
+    public static let smallFileLimit = 4 << 20
+
     /// Gets a small file by http(s) URL or local path, with the same security and retry rules.
-    public func fetchSmall(_ reference: String, limit: Int = 16 << 20) throws(DownloadError) -> [UInt8] {
+    /// - Parameter limit: the most bytes accepted (default `smallFileLimit`).
+    /// - Throws: `.tooLarge` (a permanent refusal, never retried) when it holds more than `limit` bytes, `.failed`
+    ///   with every attempt, `.unsupportedScheme`, `.io` for a local file.
+    public func fetchSmall(_ reference: String, limit: Int = Downloader.smallFileLimit) throws(DownloadError) -> [UInt8] {
         guard let scheme = URLText.scheme(reference) else {
-            do { return try TempFiles.read(reference) } catch { throw .io(error) }
+            var st = stat()
+            if stat(reference, &st) == 0, st.st_size > off_t(limit) { throw .tooLarge(url: reference, limit: limit) }
+            let bytes: [UInt8]
+            do { bytes = try TempFiles.read(reference) } catch { throw .io(error) }
+            guard bytes.count <= limit else { throw .tooLarge(url: reference, limit: limit) }
+            return bytes
         }
         guard scheme == "http" || scheme == "https" else { throw .unsupportedScheme(url: reference) }
         var attempts: [AttemptRecord] = []
         for n in 0...options.retries {
             let state = TransferState(fd: -1, offset: 0, hasher: nil, memoryLimit: limit)
             let result = try attempt(url: reference, state: state, rangeFrom: 0, validator: nil)
-            guard let (reason, transient, notFound) = classify(result) else { return state.memory ?? [] }
             if state.abort == .tooLarge { throw .tooLarge(url: reference, limit: limit) }
+            guard let (reason, transient, notFound) = classify(result) else { return state.memory ?? [] }
             attempts.append(AttemptRecord(url: reference, outcome: reason))
             guard transient, n < options.retries else {
                 throw .failed(attempts: attempts, allNotFound: notFound)
@@ -105,17 +116,23 @@ public struct Downloader: Sendable {
                                   fromCache: false, alreadyPresent: true, resumedFrom: 0, bytesTransferred: 0,
                                   seconds: Clock.now() - started, attempts: [])
         }
-        // In the cache?
-        if let expected = request.expected, let cached = cachePath(for: expected), access(cached, R_OK) == 0 {
-            if let check = request.verifyBeforeCommit {
-                do { try check(cached) } catch let e as SignatureError { throw .signature(e) } catch {
-                    throw .io(IOError(path: cached, operation: "verify", code: EIO))
-                }
+        // In the cache? Never trusted: the bytes the destination gets are hashed and must match.
+        var cacheNote: String?
+        if let expected = request.expected, let root = options.cacheDirectory {
+            let cache = DownloadCache(root: root)
+            switch try cache.place(expected, to: dest, verify: request.verifyBeforeCommit) {
+            case .placed:
+                return DownloadReport(destination: dest, url: nil, bytes: FileHasher.size(dest), digest: expected,
+                                      fromCache: true, alreadyPresent: false, resumedFrom: 0, bytesTransferred: 0,
+                                      seconds: Clock.now() - started, attempts: [],
+                                      cacheNote: "re-hashed before use (\(expected.algorithm.rawValue) matched; cheap "
+                                          + "next to a download)")
+            case .dropped(let why):
+                cacheNote = "the cache entry \(cache.entryPath(for: expected)) was wrong (\(why)); it was removed and "
+                    + "the file downloaded again"
+            case .absent:
+                break
             }
-            try placeFromCache(cached, to: dest)
-            return DownloadReport(destination: dest, url: nil, bytes: FileHasher.size(dest), digest: expected,
-                                  fromCache: true, alreadyPresent: false, resumedFrom: 0, bytesTransferred: 0,
-                                  seconds: Clock.now() - started, attempts: [])
         }
 
         let partial = dest + ".partial"
@@ -214,11 +231,12 @@ public struct Downloader: Sendable {
                 guard rename(partial, dest) == 0 else { throw .io(IOError(path: dest, operation: "rename into place", code: errno)) }
                 unlink(info)
                 _ = syncDirectory(of: dest)
-                if let actual { storeInCache(dest, digest: actual) }
+                if let actual, let root = options.cacheDirectory { DownloadCache(root: root).store(dest, digest: actual) }
                 attempts.append(AttemptRecord(url: url, outcome: state.restarted ? "ok (server sent the whole file; restarted)" : "ok"))
                 return DownloadReport(destination: dest, url: url, bytes: state.size, digest: actual, fromCache: false,
                                       alreadyPresent: false, resumedFrom: max(firstResume, 0),
-                                      bytesTransferred: transferred, seconds: Clock.now() - started, attempts: attempts)
+                                      bytesTransferred: transferred, seconds: Clock.now() - started, attempts: attempts,
+                                      cacheNote: cacheNote)
             }
         }
         if FileHasher.size(partial) == 0 {
@@ -232,29 +250,22 @@ public struct Downloader: Sendable {
 
     /// `$VMPROV_CACHE/<algo>/<digest>`.
     public func cachePath(for digest: Digest) -> String? {
-        guard let dir = options.cacheDirectory else { return nil }
-        return "\(dir)/\(digest.algorithm.rawValue)/\(digest.hex)"
+        options.cacheDirectory.map { DownloadCache(root: $0).entryPath(for: digest) }
     }
 
-    private func placeFromCache(_ cached: String, to dest: String) throws(DownloadError) {
-        let temp = dest + ".partial"
-        unlink(temp)
-        if link(cached, temp) != 0 {
-            do throws(IOError) { try FileHasher.copy(from: cached, to: temp) } catch { unlink(temp); throw .io(error) }
+    /// Where `url` leads after redirects (a HEAD request with the same security rules: http and https only, TLS
+    /// verified); used to find the real name of an alias such as `latest.iso`.
+    /// - Throws: `.failed` when the request fails or ends in an HTTP error.
+    public func effectiveURL(of url: String) throws(DownloadError) -> String {
+        let easy = try makeHandle(url: url)
+        easy.set(CURLOPT_NOBODY, 1)
+        let (code, message) = easy.perform()
+        let status = easy.responseCode
+        guard code == CURLE_OK, status < 400, let effective = easy.effectiveURL else {
+            throw .failed(attempts: [AttemptRecord(url: url, outcome: code == CURLE_OK ? "HTTP \(status)" : message)],
+                          allNotFound: status == 404 || status == 410)
         }
-        guard rename(temp, dest) == 0 else { throw .io(IOError(path: dest, operation: "rename into place", code: errno)) }
-    }
-
-    private func storeInCache(_ file: String, digest: Digest) {
-        guard let path = cachePath(for: digest), let dir = options.cacheDirectory else { return }
-        guard access(path, F_OK) != 0 else { return }
-        makeDirectories(dir + "/" + digest.algorithm.rawValue)
-        let temp = path + ".tmp"
-        unlink(temp)
-        if link(file, temp) != 0 {
-            guard (try? FileHasher.copy(from: file, to: temp)) != nil else { unlink(temp); return }
-        }
-        if rename(temp, path) != 0 { unlink(temp) }
+        return effective
     }
 
     func makeDirectories(_ path: String) {

@@ -68,7 +68,11 @@ struct Create: ParsableCommand {
     @Option(help: ArgumentHelp("Check signatures with this keyring instead of the profile's pinned key.", valueName: "file"))
     var keyring: String?
 
-    @Flag(help: "Do not check signatures (a warning is printed).")
+    @Option(help: ArgumentHelp("Accept only signatures by this key (fingerprint; replaces the profile's pin).",
+                               valueName: "fpr"))
+    var keyFingerprint: String?
+
+    @Flag(help: "Do not check signatures, even where the publisher signs (a warning is printed).")
     var noSignature = false
 
     @Option(help: ArgumentHelp("Memory in MB.", valueName: "mb"))
@@ -104,6 +108,7 @@ struct Create: ParsableCommand {
         req.isoURL = isoUrl
         req.checksum = checksum
         req.keyring = keyring
+        req.keyFingerprint = keyFingerprint
         req.noSignature = noSignature
         req.memoryMB = memory
         req.cpus = cpus
@@ -112,8 +117,8 @@ struct Create: ParsableCommand {
         req.force = force
         req.guestAdditions = GuestAdditions.find(override: Output.env("VMPROV_GUEST_ADDITIONS"))
         let progress = ProgressPrinter(quiet: transfer.quiet)
-        let downloader = transfer.downloader(progress: progress)
-        let creator = MachineCreator(downloader: downloader, cacheDirectory: transfer.noCache ? nil : CachePaths.root())
+        let downloader = try transfer.downloader(progress: progress)
+        let creator = MachineCreator(downloader: downloader, cacheDirectory: downloader.options.cacheDirectory)
         let quiet = transfer.quiet
         let report: CreateReport
         do {

@@ -20,10 +20,11 @@ struct VerifyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Public key(s) to check signatures with (armoured or binary).", valueName: "file"))
     var keyring: String?
 
-    @Option(help: ArgumentHelp("Accept only signatures by this key (fingerprint).", valueName: "fpr"))
+    @Option(help: ArgumentHelp("Accept only signatures by this key (fingerprint); a signature must then verify.",
+                               valueName: "fpr"))
     var keyFingerprint: String?
 
-    @Flag(help: "Do not check signatures (a warning is printed).")
+    @Flag(help: "Do not check signatures, even with a key given (a warning is printed).")
     var noSignature = false
 
     func request() throws -> VerificationRequest {
@@ -52,11 +53,11 @@ struct TransferOptions: ParsableArguments {
         guard retries >= 0 else { throw ValidationError("--retries must be 0 or more.") }
     }
 
-    func downloader(progress: ProgressPrinter?) -> Downloader {
+    func downloader(progress: ProgressPrinter?) throws -> Downloader {
         var o = DownloadOptions()
         o.retries = retries
         o.caCertificate = cacert
-        o.cacheDirectory = noCache ? nil : CachePaths.root()
+        o.cacheDirectory = noCache ? nil : try CachePaths.root()
         o.userAgent = "vmprov/\(VMProv.version)"
         if let p = progress { o.progress = { p.update($0) } }
         let quiet = self.quiet
@@ -72,12 +73,13 @@ extension DownloadOptions {
     var asDownloader: Downloader { Downloader(options: self) }
 }
 
-/// Where the cache lives: $VMPROV_CACHE, else $XDG_CACHE_HOME/vmprov, else ~/.cache/vmprov.
+/// Where the cache lives: $VMPROV_CACHE, else $XDG_CACHE_HOME/vmprov, else ~/.cache/vmprov (HOME, else the passwd
+/// entry's home); never a shared temporary folder.
 enum CachePaths {
-    static func root() -> String {
-        if let c = Output.env("VMPROV_CACHE") { return c }
-        if let x = Output.env("XDG_CACHE_HOME") { return x + "/vmprov" }
-        return (Output.env("HOME") ?? "/tmp") + "/.cache/vmprov"
+    static func root() throws -> String {
+        do { return try DownloadCache.defaultRoot(environment: Output.env) } catch {
+            throw CLIError("download cache: \(error.description)", code: VMProvExit.ioError)
+        }
     }
 }
 
@@ -86,8 +88,9 @@ extension DownloadError {
         switch self {
         case .unsupportedScheme: return VMProvExit.usage
         case .failed(_, let allNotFound): return allNotFound ? VMProvExit.noInput : VMProvExit.tempFailure
+        case .signature(.gpgvMissing): return VMProvExit.unavailable
         case .verification, .signature, .tooLarge: return VMProvExit.dataError
-        case .io: return VMProvExit.ioError
+        case .io, .cache: return VMProvExit.ioError
         case .exists: return VMProvExit.cannotCreate
         case .curlUnavailable: return VMProvExit.unavailable
         }
@@ -136,7 +139,7 @@ struct Fetch: ParsableCommand {
         }
         let dest = output ?? fileName
         let progress = ProgressPrinter(quiet: transfer.quiet || json)
-        let downloader = transfer.downloader(progress: progress)
+        let downloader = try transfer.downloader(progress: progress)
         do {
             let plan = try ChecksumResolver(downloader: downloader).plan(
                 fileName: fileName, bases: urls, request: try verification.request())
@@ -147,8 +150,9 @@ struct Fetch: ParsableCommand {
                                                               verifyBeforeCommit: plan.verifyDownload))
             progress.finish()
             if json { return try JSONOut.print(report) }
+            if let note = report.cacheNote, !report.fromCache { Output.warn(note) }
             let how = report.alreadyPresent ? "already present and verified"
-                : report.fromCache ? "from the cache" : "downloaded"
+                : report.fromCache ? "from the cache, " + (report.cacheNote ?? "re-hashed before use") : "downloaded"
             Output.out("\(dest): \(how), \(report.bytes) bytes"
                 + (report.digest.map { ", \($0)" } ?? " (not verified)")
                 + (report.resumedFrom > 0 ? ", resumed at \(report.resumedFrom)" : "") + ".")
@@ -197,7 +201,9 @@ struct Verify: ParsableCommand {
                                code: VMProvExit.dataError)
             }
             if let check = plan.verifyDownload {
-                do { try check(file) } catch let e as SignatureError { throw CLIError(e.description, code: VMProvExit.dataError) }
+                do { try check(file) } catch let e as SignatureError {
+                    throw CLIError(e.description, code: DownloadError.signature(e).exitCode)
+                }
             }
             if !quiet { Output.out("\(file): OK (\(actual))") }
         } catch let e as DownloadError {
