@@ -80,7 +80,7 @@ public struct ChecksumResolver: Sendable {
                 } catch let DownloadError.failed(attempts, _) {
                     failures += attempts
                 } catch {
-                    failures.append(AttemptRecord(url: url, outcome: error.description))
+                    failures.append(AttemptRecord(url: url, outcome: error.description, kind: error.attemptKind))
                 }
             }
             guard let bytes = checksumBytes, let source = plan.checksumSource else {
@@ -128,6 +128,10 @@ public struct ChecksumResolver: Sendable {
             let v = try makeVerifier()
             let sigBytes: [UInt8]
             do { sigBytes = try downloader.fetchSmall(sigURL, limit: 1 << 20) } catch {
+                if error.isNotFound {
+                    throw .notFound(what: "the signature", underlying: error,
+                                    hint: "Check --signature, or pass --no-signature to skip the check (not recommended).")
+                }
                 throw .signature(.missing(signature: sigURL, reason: error.description))
             }
             do {

@@ -1,0 +1,107 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Opening the files a download creates (`DEST.partial`, `DEST.partial.info` and their temporaries) without ever
+/// following a symbolic link: `O_NOFOLLOW` always, `O_EXCL` for new files, and a clear refusal otherwise.
+enum SafeFiles {
+    /// Throws when `path` exists and is not a plain file vmprov could have made (a symbolic link, a folder, a
+    /// device, a pipe).
+    /// - Throws: `DownloadError.unsafeFile` naming the path.
+    static func refuseForeign(_ path: String) throws(DownloadError) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        switch st.st_mode & S_IFMT {
+        case S_IFLNK: throw .unsafeFile(path: path, reason: "is a symbolic link")
+        case S_IFREG: return
+        default: throw .unsafeFile(path: path, reason: "is not a regular file")
+        }
+    }
+
+    /// The size of a regular file at `path` with no other hard links (not through a link), else 0: a part that
+    /// shares its bytes with another file (a cache entry) is never written to, only replaced.
+    static func resumableSize(_ path: String) -> Int64 {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else { return 0 }
+        return Int64(st.st_size)
+    }
+
+    /// Opens `DEST.partial` for writing: the existing file positioned at `resumeFrom` when resuming, else a new
+    /// empty file (an old one is removed first and the new one made with `O_EXCL`).
+    /// - Returns: the file descriptor (the caller closes it).
+    /// - Throws: `DownloadError.unsafeFile` for a link or foreign file, `.io` for other errors.
+    static func openPartial(_ path: String, resumeFrom: Int64) throws(DownloadError) -> Int32 {
+        try refuseForeign(path)
+        let fd: Int32
+        if resumeFrom > 0 {
+            fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+        } else {
+            if unlink(path) != 0 && errno != ENOENT { throw .io(IOError(path: path, operation: "remove", code: errno)) }
+            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        }
+        guard fd >= 0 else { throw refusal(path, errno, operation: "create") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
+            close(fd)
+            throw .unsafeFile(path: path, reason: "changed while vmprov opened it (not a plain file any more)")
+        }
+        if resumeFrom > 0, lseek(fd, off_t(resumeFrom), SEEK_SET) != off_t(resumeFrom) {
+            let e = errno
+            close(fd)
+            throw .io(IOError(path: path, operation: "seek", code: e))
+        }
+        return fd
+    }
+
+    /// Writes a new file at `path` with `O_CREAT | O_EXCL | O_NOFOLLOW` (a stale one is removed first).
+    /// - Throws: `DownloadError.unsafeFile` or `.io`.
+    static func createExclusive(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(DownloadError) {
+        try refuseForeign(path)
+        if unlink(path) != 0 && errno != ENOENT { throw .io(IOError(path: path, operation: "remove", code: errno)) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw refusal(path, errno, operation: "create") }
+        defer { close(fd) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(IOError(path: path, operation: "write", code: errno))
+            }
+            off += n
+        }
+    }
+
+    /// Reads at most `limit` bytes of a regular file, not through a link.
+    /// - Returns: the bytes, or nil when the file is longer than `limit`.
+    /// - Throws: `DownloadError.unsafeFile` for a link or a non-regular file, `.io` when it cannot be read.
+    static func readBounded(_ path: String, limit: Int) throws(DownloadError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw refusal(path, errno, operation: "open") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw .unsafeFile(path: path, reason: "is not a regular file")
+        }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(IOError(path: path, operation: "read", code: errno))
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: buffer[0..<n])
+            if out.count > limit { return nil }
+        }
+    }
+
+    private static func refusal(_ path: String, _ code: Int32, operation: String) -> DownloadError {
+        if code == ELOOP { return .unsafeFile(path: path, reason: "is a symbolic link") }
+        if code == EEXIST { return .unsafeFile(path: path, reason: "appeared while vmprov created it (another process?)") }
+        return .io(IOError(path: path, operation: operation, code: code))
+    }
+}
