@@ -16,8 +16,9 @@ struct FetchSafetyTests {
         let cwd = top.file("a/b").path
         try FileManager.default.createDirectory(atPath: cwd, withIntermediateDirectories: true)
         for name in ["..%2F..%2Fevil.iso", "%2Ftmp%2Fevil.iso", "%2e%2e", "evil%00.iso", "evil%0D%0A.iso", ""] {
-            let r = try vmprov(["fetch", "\(fault.base)/ok/\(name)", "--checksum", "none", "--no-cache", "--retries", "0"],
-                               currentDirectory: cwd)
+            // /named/ANY?f=f.iso serves the file whatever ANY is: the old code wrote it to ../../evil.iso.
+            let r = try vmprov(["fetch", "\(fault.base)/named/\(name)?f=f.iso", "--checksum", "none", "--no-cache",
+                                "--retries", "0"], currentDirectory: cwd)
             #expect(r.status == 64, "\(name): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains("-o PATH"), "\(r.stderr)")
             #expect(!r.stderr.contains("\r"))
