@@ -55,6 +55,24 @@ struct FetchSafetyTests {
         #expect(bad.status == 64 && bad.stderr.contains("--max-size"))
     }
 
+    /// Fedora, Rocky and Alma checksum files state each file's size; a larger download is refused before its body.
+    @Test func aChecksumFilesSizeLineBoundsTheDownload() throws {
+        let nginx = try NginxServer()
+        nginx.add("d/disk.iso", bytes: Self.payload)
+        nginx.add("d/CHECKSUM", bytes: Data("# disk.iso: 1000 bytes\nSHA256 (disk.iso) = \(Self.digest)\n".utf8))
+        nginx.add("e/disk.iso", bytes: Self.payload)
+        nginx.add("e/CHECKSUM", bytes: Data("# disk.iso: \(Self.payload.count) bytes\nSHA256 (disk.iso) = \(Self.digest)\n".utf8))
+        let out = TempDir()
+        let r = try vmprov(["fetch", "\(nginx.base)/d/disk.iso", "--checksum", "file:CHECKSUM", "--no-signature",
+                            "--no-cache", "-o", out.file("disk.iso").path])
+        #expect(r.status == 65, "\(r.stderr)")
+        #expect(r.stderr.contains("larger than 1000 bytes (the size \(nginx.base)/d/CHECKSUM states)"), "\(r.stderr)")
+        #expect(leftovers(out).isEmpty)
+        let ok = try vmprov(["fetch", "\(nginx.base)/e/disk.iso", "--checksum", "file:CHECKSUM", "--no-signature",
+                             "--no-cache", "-o", out.file("disk.iso").path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
     @Test func aTrickleStallsAndIsKeptForResume() throws {
         let fault = try FaultServer()
         fault.add("t.iso", bytes: Data(Self.payload.prefix(4096)))

@@ -43,6 +43,15 @@ struct TransferSafetyTests {
         }
     }
 
+    @Test func sizeLinesOfChecksumFiles() {
+        let text = "# a.iso: 1234 bytes\nSHA256 (a.iso) = 00\n# b.iso: 7 bytes\n# b.iso: 8 bytes\n# c.iso: 12x bytes\n"
+        #expect(ChecksumSizeLine.size(in: text, for: "a.iso") == 1234)
+        #expect(ChecksumSizeLine.size(in: text, for: "b.iso") == nil, "contradictory")
+        #expect(ChecksumSizeLine.size(in: text, for: "c.iso") == nil)
+        #expect(ChecksumSizeLine.size(in: text, for: "d.iso") == nil)
+        #expect(ChecksumSizeLine.size(in: "- # a.iso: 5 bytes\r\n", for: "a.iso") == 5)
+    }
+
     @Test func controlCharactersAreEscapedInMessages() {
         #expect(URLText.printable("a\r\nb\u{1B}[2J\u{7F}\t") == "a\\r\\nb\\u{1B}[2J\\u{7F}\\t")
         let e = DownloadError.failed(attempts: [AttemptRecord(url: "http://h/a\r\nX-Evil: 1", outcome: "bad\u{1B}[31m",

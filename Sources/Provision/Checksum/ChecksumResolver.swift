@@ -26,6 +26,9 @@ public struct VerificationPlan: Sendable {
     public var warnings: [String] = []
     /// The download itself is signed: check this before it is committed.
     public var verifyDownload: (@Sendable (String) throws -> Void)?
+    /// The file's size in bytes as the checksum file states it (`# NAME: N bytes`), if it does; downloads are
+    /// bounded by it.
+    public var expectedSize: Int64?
     /// Fingerprint of the key that signed, when a signature was checked.
     public var signer: String?
     /// Removes temporary files (staged signatures, dearmoured keys). Call when done.
@@ -108,6 +111,7 @@ public struct ChecksumResolver: Sendable {
             let table: ChecksumFile
             do { table = try ChecksumFile(text: text, source: source) } catch { throw .verification(error) }
             do { plan.expected = try table.digest(for: fileName) } catch { throw .verification(error) }
+            plan.expectedSize = ChecksumSizeLine.size(in: text, for: fileName)
         }
 
         // A detached signature, of the checksum file or of the download.

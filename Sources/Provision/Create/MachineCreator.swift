@@ -268,7 +268,9 @@ public struct MachineCreator: Sendable {
         let report: DownloadReport
         do {
             report = try downloader.fetch(DownloadRequest(urls: urls, destination: dest, expected: plan.expected,
-                                                          verifyBeforeCommit: plan.verifyDownload))
+                                                          verifyBeforeCommit: plan.verifyDownload,
+                                                          maximumBytes: plan.expectedSize,
+                                                          maximumSource: "the size the checksum file states"))
         } catch { throw .download(error) }
         let how = report.fromCache ? "from the cache" : report.alreadyPresent ? "already downloaded" : "downloaded"
         let checksumOutcome = report.digest.map { "\($0) verified, \(how)" + (plan.checksumSource.map { " (checksums from \($0))" } ?? "") }

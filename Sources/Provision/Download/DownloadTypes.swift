@@ -173,7 +173,9 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
         case let .oversize(url, limit, source, got):
             return "\(URLText.printable(url)): the file is larger than \(limit) bytes (\(source))"
                 + (got.map { "; the server announced \($0) bytes" } ?? "; it was cut off there")
-                + ". The partial data was removed. If the file really is that large, raise the limit (--max-size)."
+                + ". The partial data was removed. "
+                + (source.hasPrefix("--max-size") ? "If the file really is that large, raise --max-size."
+                    : "The server sends a different file than the one described; try another mirror.")
         case let .notFound(what, underlying, hint):
             return "\(what) was not found: \(underlying.description)\n\(hint)"
         case let .curlOption(option, detail):

@@ -99,3 +99,28 @@ enum HTTPValidator {
         return value
     }
 }
+
+/// The size a checksum file states for a file: Fedora, Rocky Linux and AlmaLinux `CHECKSUM` files carry a comment
+/// `# NAME: N bytes` before each `SHA256 (NAME) = HEX` line (reference/checksums.md).
+public enum ChecksumSizeLine {
+    /// The size stated for `name`, in bytes; nil when there is no such line or the lines disagree.
+    public static func size(in text: String, for name: String) -> Int64? {
+        var found: Int64?
+        for raw in text.split(whereSeparator: \.isNewline) {
+            var line = Substring(raw)
+            if line.hasSuffix("\r") { line = line.dropLast() }
+            if line.hasPrefix("- ") { line = line.dropFirst(2) }  // dash-escaped in a clearsigned file
+            guard line.hasPrefix("# "), line.hasSuffix(" bytes") else { continue }
+            let body = line.dropFirst(2).dropLast(6)
+            guard let colon = body.lastIndex(of: ":") else { continue }
+            var entry = body[..<colon]
+            if entry.hasPrefix("./") { entry = entry.dropFirst(2) }
+            let digits = body[body.index(after: colon)...].drop { $0 == " " }
+            guard entry == name, !digits.isEmpty, digits.count <= 19, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let n = Int64(digits) else { continue }
+            if let found, found != n { return nil }
+            found = n
+        }
+        return found
+    }
+}

@@ -186,11 +186,16 @@ struct Fetch: ParsableCommand {
             defer { plan.cleanup() }
             for w in plan.warnings { Output.warn(w) }
             for n in plan.notes { Output.note(n) }
-            let limit = maxSize.flatMap(SizeText.parse).map { Int64(clamping: $0) }
+            // The smaller of --max-size and the size the checksum file states.
+            var limit = maxSize.flatMap(SizeText.parse).map { Int64(clamping: $0) }
+            var source = "--max-size \(maxSize ?? "")"
+            if let stated = plan.expectedSize, limit.map({ stated < $0 }) ?? true {
+                limit = stated
+                source = "the size \(URLText.printable(plan.checksumSource ?? "the checksum file")) states"
+            }
             let report = try downloader.fetch(DownloadRequest(urls: urls, destination: dest, expected: plan.expected,
                                                               verifyBeforeCommit: plan.verifyDownload,
-                                                              maximumBytes: limit,
-                                                              maximumSource: "--max-size \(maxSize ?? "")"))
+                                                              maximumBytes: limit, maximumSource: source))
             progress.finish()
             if json { return try JSONOut.print(report) }
             let how = report.alreadyPresent ? "already present and verified"
