@@ -1,4 +1,5 @@
 import Foundation
+import Provision
 import Testing
 import TestSupport
 
@@ -71,6 +72,30 @@ struct FetchSafetyTests {
         let ok = try vmprov(["fetch", "\(nginx.base)/e/disk.iso", "--checksum", "file:CHECKSUM", "--no-signature",
                              "--no-cache", "-o", out.file("disk.iso").path])
         #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
+    /// Two vmprov processes for one destination: the second is refused at once (75); the first finishes intact.
+    @Test func aSecondDownloadToTheSameFileIsRefused() throws {
+        let nginx = try NginxServer(slowRate: "1m")
+        nginx.add("big.iso", bytes: Self.payload)
+        let out = TempDir()
+        let dest = out.file("big.iso").path
+        let first = Process()
+        first.executableURL = TestPaths.vmprov
+        first.arguments = ["fetch", "\(nginx.base)/slow/big.iso", "--checksum", "sha256:\(Self.digest)", "-o", dest,
+                           "--no-cache", "--no-signature", "--quiet"]
+        try first.run()
+        // Wait until the first one writes its part (no timing assertion: just a start signal).
+        for _ in 0..<200 where FileHasher.size(dest + ".partial") == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(FileHasher.size(dest + ".partial") > 0)
+        let second = try vmprov(["fetch", "\(nginx.base)/big.iso", "--checksum", "sha256:\(Self.digest)", "-o", dest,
+                                 "--no-cache", "--no-signature"])
+        first.waitUntilExit()
+        #expect(second.status == 75, "\(second.stderr)")
+        #expect(second.stderr.contains("another vmprov is downloading to it"), "\(second.stderr)")
+        #expect(first.terminationStatus == 0)
+        #expect(bytes(URL(fileURLWithPath: dest)) == Self.payload)
+        #expect(leftovers(out) == ["big.iso"])
     }
 
     @Test func aTrickleStallsAndIsKeptForResume() throws {

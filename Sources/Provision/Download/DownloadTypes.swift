@@ -142,6 +142,8 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
     case oversize(url: String, limit: Int64, source: String, got: Int64?)
     /// libcurl refused an option vmprov needs (`option` names it); nothing was downloaded.
     case curlOption(option: String, detail: String)
+    /// Another process is downloading to `path` now (it holds `path.partial.lock`).
+    case busy(path: String)
     /// A required file (`what`: "the signature", "the checksum file") does not exist; `underlying` says where.
     indirect case notFound(what: String, underlying: DownloadError, hint: String)
 
@@ -176,6 +178,9 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
                 + ". The partial data was removed. "
                 + (source.hasPrefix("--max-size") ? "If the file really is that large, raise --max-size."
                     : "The server sends a different file than the one described; try another mirror.")
+        case let .busy(path):
+            return "\(URLText.printable(path)): another vmprov is downloading to it right now; wait for it to finish, "
+                + "then run again (finished bytes are kept and resumed)."
         case let .notFound(what, underlying, hint):
             return "\(what) was not found: \(underlying.description)\n\(hint)"
         case let .curlOption(option, detail):
@@ -228,8 +233,10 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Trying again later may succeed (the network or a server failed); false for refusals and missing files.
+    /// Trying again later may succeed (the network or a server failed, another download held the file); false
+    /// for refusals and missing files.
     public var isTemporary: Bool {
+        if case .busy = self { return true }
         guard case .failed = self, !isNotFound else { return false }
         let finals = finalAttempts
         return finals.isEmpty || finals.contains { $0.kind == .temporary }

@@ -116,6 +116,9 @@ public struct Downloader: Sendable {
         for url in request.urls {
             guard let s = URLText.scheme(url), s == "http" || s == "https" else { throw .unsupportedScheme(url: url) }
         }
+        // One process per destination; released (and its file removed) on every way out.
+        let lock = try DownloadLock(destination: dest)
+        defer { withExtendedLifetime(lock) {} }
         // Already there?
         if access(dest, F_OK) == 0 {
             guard let expected = request.expected else {

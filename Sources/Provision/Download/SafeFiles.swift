@@ -105,3 +105,45 @@ enum SafeFiles {
         return .io(IOError(path: path, operation: operation, code: code))
     }
 }
+
+/// One download per destination at a time: an exclusive `flock` on `DEST.partial.lock` (made `O_NOFOLLOW`), held
+/// while `DEST.partial` is written and renamed, and removed (while still held) when the download ends. A second
+/// vmprov for the same destination is refused at once instead of truncating or interleaving the first one's part.
+final class DownloadLock {
+    private let fd: Int32
+    let path: String
+
+    /// - Throws: `DownloadError.busy` when another process holds it, `.unsafeFile` for a link, `.io` otherwise.
+    init(destination: String) throws(DownloadError) {
+        path = destination + ".partial.lock"
+        while true {
+            try SafeFiles.refuseForeign(path)
+            let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                if errno == ELOOP { throw .unsafeFile(path: path, reason: "is a symbolic link") }
+                throw .io(IOError(path: path, operation: "create", code: errno))
+            }
+            var rc: Int32
+            repeat { rc = flock(fd, LOCK_EX | LOCK_NB) } while rc != 0 && errno == EINTR
+            if rc != 0 {
+                let e = errno
+                close(fd)
+                if e == EWOULDBLOCK { throw .busy(path: destination) }
+                throw .io(IOError(path: path, operation: "lock", code: e))
+            }
+            // The previous holder may have removed the file between our open and flock: lock the one at `path`.
+            var held = stat()
+            var named = stat()
+            if fstat(fd, &held) == 0, lstat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                self.fd = fd
+                return
+            }
+            close(fd)
+        }
+    }
+
+    deinit {
+        unlink(path)
+        close(fd)
+    }
+}

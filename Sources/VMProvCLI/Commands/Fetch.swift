@@ -118,6 +118,7 @@ extension DownloadError {
             }
         case .io(let e): return e.code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError
         case .exists, .unsafeFile: return VMProvExit.cannotCreate
+        case .busy: return VMProvExit.tempFailure
         case .curlUnavailable, .curlOption: return VMProvExit.unavailable
         }
     }
