@@ -145,6 +145,11 @@ struct FetchSafetyTests {
             #expect(!r.stderr.contains("\r"), "\(what): raw CR in \(r.stderr.debugDescription)")
             #expect(!r.stderr.contains("; retry "), "\(what) was retried: \(r.stderr)")
         }
+        // The CLI's last line of defence: no message sends a raw control character to the terminal.
+        let odd = try vmprov(["verify", "/nonexistent/x\r\u{1B}[2J.iso", "--checksum", "none"])
+        #expect(odd.status == 66)
+        #expect(odd.stderr.contains("/nonexistent/x\\r\\u{1B}[2J.iso"), "\(odd.stderr.debugDescription)")
+        #expect(!odd.stderr.contains("\u{1B}") && !odd.stderr.contains("\r"))
         // gpgv missing: 69.
         let tools = TempDir()
         let noGPG = try vmprov(["fetch", iso, "--checksum", "file:SHA256SUMS", "--signature", "SHA256SUMS.gpg",
