@@ -58,6 +58,17 @@ struct TransferSafetyTests {
                                                               kind: .refused)], allNotFound: false)
         #expect(!e.description.contains("\r") && !e.description.contains("\u{1B}"))
         #expect(e.description.contains("http://h/a\\r\\nX-Evil: 1: bad\\u{1B}[31m"))
+        // Each URL once, with every try.
+        let tries = DownloadError.failed(attempts: [
+            AttemptRecord(url: "http://a/x", outcome: "HTTP 500", kind: .temporary),
+            AttemptRecord(url: "http://b/x", outcome: "HTTP 404", kind: .notFound),
+            AttemptRecord(url: "http://a/x", outcome: "HTTP 500", kind: .temporary),
+            AttemptRecord(url: "http://a/x", outcome: "reset", kind: .temporary),
+        ], allNotFound: false)
+        #expect(tries.description.components(separatedBy: "http://a/x").count == 2, "\(tries.description)")
+        #expect(tries.description.contains("http://a/x: 3 tries: HTTP 500 (2 tries); then reset"))
+        #expect(tries.description.contains("http://b/x: HTTP 404"))
+        #expect(tries.isTemporary && !tries.isNotFound)
     }
 
     /// A symlink planted at DEST.partial or DEST.partial.info is refused; its target keeps its bytes.

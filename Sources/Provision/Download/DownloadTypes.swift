@@ -204,6 +204,7 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
             for o in outcomes {
                 if let last = runs.last, last.0 == o { runs[runs.count - 1].1 += 1 } else { runs.append((o, 1)) }
             }
+            if runs.count == 1 { return (url, "\(outcomes.count) tries, each: \(runs[0].0)") }
             let text = runs.map { $0.1 > 1 ? "\($0.0) (\($0.1) tries)" : $0.0 }.joined(separator: "; then ")
             return (url, "\(outcomes.count) tries: " + text)
         }
