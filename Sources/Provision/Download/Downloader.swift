@@ -116,8 +116,14 @@ public struct Downloader: Sendable {
         for url in request.urls {
             guard let s = URLText.scheme(url), s == "http" || s == "https" else { throw .unsupportedScheme(url: url) }
         }
-        // One process per destination; released (and its file removed) on every way out.
-        let lock = try DownloadLock(destination: dest)
+        // One process per destination; released (and its file removed) on every way out. A folder vmprov cannot
+        // write to still allows checking a file that is already there.
+        var lock: DownloadLock?
+        var lockError: DownloadError?
+        do { lock = try DownloadLock(destination: dest) } catch {
+            guard case .io = error else { throw error }
+            lockError = error
+        }
         defer { withExtendedLifetime(lock) {} }
         // Already there?
         if access(dest, F_OK) == 0 {
@@ -135,6 +141,7 @@ public struct Downloader: Sendable {
                                   fromCache: false, alreadyPresent: true, resumedFrom: 0, bytesTransferred: 0,
                                   seconds: Clock.now() - started, attempts: [])
         }
+        if let lockError { throw lockError }
         // In the cache?
         if let expected = request.expected, let cached = cachePath(for: expected), access(cached, R_OK) == 0 {
             if let check = request.verifyBeforeCommit {
