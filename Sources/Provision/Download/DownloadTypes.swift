@@ -77,6 +77,7 @@ public struct DownloadRequest: Sendable {
 /// How one attempt ended, for the exit code: a missing file, a failure worth trying again later, or a refusal
 /// that will not change by retrying.
 public enum AttemptKind: String, Sendable, Codable, Equatable {
+    /// The file arrived.
     case ok
     /// HTTP 404 or 410, or a local file that does not exist.
     case notFound
