@@ -138,8 +138,11 @@ final class CurlEasy {
         }
     }
 
-    func addHeader(_ line: String) {
-        headers = vmp_curl_slist_append(headers, line)
+    func addHeader(_ line: String) throws(DownloadError) {
+        guard let list = vmp_curl_slist_append(headers, line) else {
+            throw .curlOption(option: "CURLOPT_HTTPHEADER", detail: "curl_slist_append failed (out of memory)")
+        }
+        headers = list
     }
 
     func applyHeaders() throws(DownloadError) {

@@ -204,7 +204,7 @@ extension Downloader {
         let easy = try makeHandle(url: url)
         if rangeFrom > 0 {
             try easy.set(CURLOPT_RANGE, "\(rangeFrom)-")
-            if let validator = validator.flatMap(HTTPValidator.wellFormed) { easy.addHeader("If-Range: \(validator)") }
+            if let validator = validator.flatMap(HTTPValidator.wellFormed) { try easy.addHeader("If-Range: \(validator)") }
         }
         try easy.applyHeaders()
         let unmanaged = Unmanaged.passRetained(state)
