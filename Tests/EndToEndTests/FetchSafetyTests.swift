@@ -38,6 +38,21 @@ struct FetchSafetyTests {
         #expect(leftovers(top) == ["a"])
     }
 
+    /// `create --iso-url` names its download the same way (the old code put it at cache/downloads/../../evil.iso).
+    @Test func createRefusesAClimbingISOName() throws {
+        let fault = try FaultServer()
+        fault.add("f.iso", bytes: Self.payload)
+        let out = TempDir()
+        let r = try vmprov(["create", "--profile", "ubuntu", "--iso-url", "\(fault.base)/named/..%2F..%2Fevil.iso?f=f.iso",
+                            "--checksum", "sha256:\(Self.digest)", "--no-signature", "--dir", out.file("vms").path],
+                           environment: ["VMPROV_CACHE": out.file("cache/vmprov").path, "VMPROV_GUEST_ADDITIONS": "none"])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr.contains("slash"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.file("evil.iso").path))
+        #expect(!FileManager.default.fileExists(atPath: out.file("cache/evil.iso").path))
+        #expect(!FileManager.default.fileExists(atPath: out.file("vms").path))
+    }
+
     @Test func maxSizeRefusesAndKeepsNothing() throws {
         let fault = try FaultServer()
         fault.add("f.iso", bytes: Self.payload)
