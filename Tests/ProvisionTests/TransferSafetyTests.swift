@@ -43,6 +43,17 @@ struct TransferSafetyTests {
         }
     }
 
+    /// A small local file the user names may be a link; a device or a file over the limit is refused.
+    @Test func smallLocalFilesAreBounded() throws {
+        let dir = TempDir()
+        let real = dir.write("SUMS", "abc\n")
+        try FileManager.default.createSymbolicLink(atPath: dir.file("link").path, withDestinationPath: real.path)
+        #expect(try Downloader().fetchSmall(dir.file("link").path) == Array("abc\n".utf8))
+        #expect(throws: DownloadError.self) { try Downloader().fetchSmall("/dev/zero", limit: 1 << 20) }
+        #expect(throws: DownloadError.self) { try Downloader().fetchSmall(real.path, limit: 2) }
+        do { _ = try Downloader().fetchSmall(dir.file("nope").path) } catch { #expect(error.isNotFound) }
+    }
+
     @Test func sizeLinesOfChecksumFiles() {
         let text = "# a.iso: 1234 bytes\nSHA256 (a.iso) = 00\n# b.iso: 7 bytes\n# b.iso: 8 bytes\n# c.iso: 12x bytes\n"
         #expect(ChecksumSizeLine.size(in: text, for: "a.iso") == 1234)

@@ -85,7 +85,7 @@ public struct Downloader: Sendable {
     /// - Throws: `DownloadError` (`.io` with ENOENT for a missing local file, `.failed` with each try, `.tooLarge`).
     public func fetchSmall(_ reference: String, limit: Int = 16 << 20) throws(DownloadError) -> [UInt8] {
         guard let scheme = URLText.scheme(reference) else {
-            guard let bytes = try SafeFiles.readBounded(reference, limit: limit) else {
+            guard let bytes = try SafeFiles.readBounded(reference, limit: limit, followLinks: true) else {
                 throw .tooLarge(url: reference, limit: limit)
             }
             return bytes

@@ -74,11 +74,12 @@ enum SafeFiles {
         }
     }
 
-    /// Reads at most `limit` bytes of a regular file, not through a link.
+    /// Reads at most `limit` bytes of a regular file; through a link only with `followLinks` (a file the user
+    /// named may be a link; a file vmprov made may not).
     /// - Returns: the bytes, or nil when the file is longer than `limit`.
     /// - Throws: `DownloadError.unsafeFile` for a link or a non-regular file, `.io` when it cannot be read.
-    static func readBounded(_ path: String, limit: Int) throws(DownloadError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    static func readBounded(_ path: String, limit: Int, followLinks: Bool = false) throws(DownloadError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW))
         guard fd >= 0 else { throw refusal(path, errno, operation: "open") }
         defer { close(fd) }
         var st = stat()
