@@ -65,11 +65,15 @@ enum SafeFiles {
         defer { close(fd) }
         var off = 0
         while off < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return write(fd, base + off, raw.count - off)
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .io(IOError(path: path, operation: "write", code: errno))
             }
+            if n == 0 { throw .io(IOError(path: path, operation: "write", code: EIO)) }
             off += n
         }
     }
