@@ -6,6 +6,8 @@
  * curl_easy_getinfo. libcurl is loaded with dlopen the first time a transfer needs it, so that commands that
  * never download (every .vbox edit) do not pay for loading libcurl and its thirty dependencies at start-up.
  */
+/* CURLOPT_PROTOCOLS / CURLOPT_REDIR_PROTOCOLS are deprecated since 7.85 but are the only way on older libcurl. */
+#define CURL_DISABLE_DEPRECATION 1
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <stddef.h>
@@ -93,11 +95,17 @@ static inline CURLcode vmp_curl_get_long(CURL *h, CURLINFO i, long *v) { return 
 static inline CURLcode vmp_curl_get_off(CURL *h, CURLINFO i, curl_off_t *v) { return vmp_curl()->easy_getinfo(h, i, v); }
 static inline CURLcode vmp_curl_get_string(CURL *h, CURLINFO i, char **v) { return vmp_curl()->easy_getinfo(h, i, v); }
 
-/* Only http and https, for the first request and every redirect (CURLOPT_PROTOCOLS_STR: libcurl 7.85+). */
-static inline CURLcode vmp_curl_only_http(CURL *h) {
-    CURLcode rc = vmp_curl()->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (rc != CURLE_OK) return rc;
-    return vmp_curl()->easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+/* Only http and https, for the first request and every redirect, as protocol names (CURLOPT_PROTOCOLS_STR and
+ * CURLOPT_REDIR_PROTOCOLS_STR: libcurl 7.85+). `which` 0 sets the first, 1 the second. */
+static inline CURLcode vmp_curl_protocols_str(CURL *h, int which) {
+    /* By number, so that this builds against headers older than 7.85 too (libcurl itself is loaded at run time). */
+    CURLoption o = (CURLoption)(CURLOPTTYPE_STRINGPOINT + (which == 0 ? 318 : 319));
+    return vmp_curl()->easy_setopt(h, o, "http,https");
+}
+/* The same as a bitmask (CURLOPT_PROTOCOLS and CURLOPT_REDIR_PROTOCOLS: libcurl 7.19.4+, deprecated in 7.85). */
+static inline CURLcode vmp_curl_protocols_mask(CURL *h, int which) {
+    return vmp_curl()->easy_setopt(h, which == 0 ? CURLOPT_PROTOCOLS : CURLOPT_REDIR_PROTOCOLS,
+                                   (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 }
 
 #endif

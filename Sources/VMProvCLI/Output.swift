@@ -3,16 +3,28 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Provision
 
 /// Where the CLI writes: results to stdout, warnings and errors to stderr, each line flushed.
 public enum Output {
     public static func out(_ text: String) { write(1, text + "\n") }
 
-    public static func warn(_ text: String) { write(2, "vmprov: warning: \(text)\n") }
+    public static func warn(_ text: String) { write(2, "vmprov: warning: \(lines(text))\n") }
 
-    public static func error(_ text: String) { write(2, "vmprov: error: \(text)\n") }
+    public static func error(_ text: String) { write(2, "vmprov: error: \(lines(text))\n") }
 
-    public static func note(_ text: String) { write(2, text + "\n") }
+    public static func note(_ text: String) { write(2, lines(text) + "\n") }
+
+    /// Messages keep their line breaks and tabs; every other control character (a CR or an escape sequence from a
+    /// URL or a server that reached a message unescaped) is shown escaped, never sent to the terminal.
+    static func lines(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\n" && $0 != "\t")
+            || (0x7F..<0xA0).contains($0.value) }) else { return text }
+        return text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { URLText.printable(String($0)) }
+                .joined(separator: "\t") }
+            .joined(separator: "\n")
+    }
 
     /// Writes the whole text to a descriptor, unbuffered, so lines reach `docker logs` at once.
     public static func write(_ fd: Int32, _ text: String) {

@@ -12,11 +12,18 @@ Serves files from a folder (argv[1]) on 127.0.0.1, on a free port it prints as "
   /etag/NAME          like /ok, but the ETag is the value set by /_set?etag=...; with /_set?truncate=1 it stops halfway
   /wrong/NAME         different bytes of the same length
   /excess/NAME        Content-Length says the file's size, then 100 more bytes follow
+  /endless/NAME       no Content-Length: the file, then zeros until 64 MiB or the client goes away
+  /biglength/NAME     Content-Length: 1000000000000 (a lie), then the file
+  /trickle/NAME       proper headers, then 16 bytes every 0.5 s (below any sane stall floor)
+  /crlf-etag/NAME     like /truncated (first request stops halfway), with the ETag "v1<CR>X-Injected: yes"
+  /redirect-name/NAME 302 to /named/..%2F..%2Fevil-NAME?f=NAME (a climbing name in the redirect target)
+  /named/ANY?f=NAME   the file NAME, whatever ANY says
   /redirect-file      302 to file:///etc/hostname
   /redirect-ftp       302 to ftp://127.0.0.1/x
   /loop               302 to itself
   /missing            404 with an HTML body
-  /_log               the requests seen so far, one "PATH RANGE IF-RANGE" line each
+  /_log               the requests seen so far, one "PATH RANGE IF-RANGE" line each (plus " INJECTED" when the
+                      request carried an X-Injected header)
   /_reset             forgets the first-request state and the log
 """
 import http.server
@@ -54,7 +61,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def serve(self, data, etag="\"v1\"", honour_range=True, cut=None, excess=b"", stall=False, reset=False):
+    def serve(self, data, etag="\"v1\"", honour_range=True, cut=None, excess=b"", stall=False, reset=False,
+              length=None, trickle=False):
         rng = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
         start = 0
@@ -68,11 +76,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if length != "none":
+            self.send_header("Content-Length", str(length if length is not None else len(body)))
         self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Connection", "close")
         self.end_headers()
+        if trickle:
+            try:
+                for i in range(0, len(body), 16):
+                    self.wfile.write(body[i:i + 16])
+                    self.wfile.flush()
+                    time.sleep(0.5)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if length == "none" and excess:
+            try:
+                self.wfile.write(body)
+                sent = len(body)
+                while sent < 64 << 20:
+                    self.wfile.write(excess)
+                    sent += len(excess)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         if cut is not None:
             self.wfile.write(body[:cut])
             self.wfile.flush()
@@ -88,7 +118,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?")[0]
         with LOCK:
-            STATE["log"].append("%s %s %s" % (path, self.headers.get("Range", "-"), self.headers.get("If-Range", "-")))
+            STATE["log"].append("%s %s %s%s" % (path, self.headers.get("Range", "-"), self.headers.get("If-Range", "-"),
+                                                 " INJECTED" if self.headers.get("X-Injected") else ""))
         if path == "/_log":
             with LOCK:
                 body = ("\n".join(STATE["log"]) + "\n").encode()
@@ -108,6 +139,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.simple(302, headers=[("Location", "file:///etc/hostname")])
         if path == "/redirect-ftp":
             return self.simple(302, headers=[("Location", "ftp://127.0.0.1/x")])
+        if path.startswith("/redirect-name/"):
+            name = path[len("/redirect-name/"):]
+            return self.simple(302, headers=[("Location", "/named/..%2F..%2Fevil-" + name + "?f=" + name)])
+        if path.startswith("/named/"):
+            name = self.path.split("?f=", 1)[1] if "?f=" in self.path else ""
+            if not name or "/" in name or not os.path.isfile(os.path.join(ROOT, name)):
+                return self.simple(404, b"no such file\n")
+            with open(os.path.join(ROOT, name), "rb") as f:
+                return self.serve(f.read())
         if path == "/loop":
             return self.simple(302, headers=[("Location", "/loop")])
         parts = path.split("/", 2)
@@ -140,6 +180,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 etag, truncate = '"%s"' % STATE["etag"], STATE["truncate"] == "1"
             content = data if etag == '"v1"' else bytes(b ^ 0x5A for b in data)
             return self.serve(content, etag=etag, cut=half if truncate else None)
+        if kind == "endless":
+            return self.serve(data, honour_range=False, length="none", excess=b"\0" * 65536)
+        if kind == "biglength":
+            return self.serve(data, honour_range=False, length=10**12, cut=len(data))
+        if kind == "trickle":
+            return self.serve(data, trickle=True)
+        if kind == "crlf-etag":
+            return self.serve(data, etag='"v1\rX-Injected: yes"', cut=half if self.first(path) else None)
         if kind == "wrong":
             return self.serve(bytes(b ^ 0xFF for b in data))
         if kind == "excess":

@@ -124,7 +124,7 @@ struct DownloadTests {
         let dest = out.file("f.iso").path
         // A stale part from an earlier run that claims this digest.
         out.write("f.iso.partial", bytes: Self.payload.prefix(1000))
-        out.write("f.iso.partial.info", "vmprov-partial 1\nurl=x\nvalidator=\ndigest=\(Self.digest)\n")
+        out.write("f.iso.partial.info", "vmprov-partial 1\nurl=http://other-mirror.example/f.iso\nvalidator=\ndigest=\(Self.digest)\n")
         let report = try Downloader(options: testOptions()).fetch(DownloadRequest(
             urls: ["\(fault.base)/ignore-range/f.iso"], destination: dest, expected: Self.digest))
         #expect(report.attempts.last?.outcome.contains("restarted") == true)

@@ -32,6 +32,9 @@ public struct VerificationPlan: Sendable {
     public var warnings: [String] = []
     /// The download itself is signed: check this before it is committed.
     public var verifyDownload: (@Sendable (String) throws -> Void)?
+    /// The file's size in bytes as the checksum file states it (`# NAME: N bytes`), if it does; downloads are
+    /// bounded by it.
+    public var expectedSize: Int64?
     /// Fingerprint of the key that signed, when a signature was checked.
     public var signer: String?
     /// The digest was typed by the user (`--checksum sha256:HEX`): their own trust anchor, needing no signature.
@@ -104,7 +107,8 @@ public struct ChecksumResolver: Sendable {
                     failures += attempts
                     if !notFound { allNotFound = false }
                 } catch .io(let e) {
-                    failures.append(AttemptRecord(url: url, outcome: e.description))
+                    failures.append(AttemptRecord(url: url, outcome: e.description,
+                                                  kind: e.code == ENOENT ? .notFound : .refused))
                     if e.code != ENOENT { allNotFound = false }
                 } catch {
                     // An oversized or otherwise refused checksum file is a permanent refusal, not a network failure.
@@ -157,6 +161,7 @@ public struct ChecksumResolver: Sendable {
                 plan.notes.append("\(fileName) redirects to \(effective); \(checksumName) lists it as \(realName), whose "
                     + "checksum was used")
             }
+            plan.expectedSize = ChecksumSizeLine.size(in: text, for: plan.effectiveName ?? fileName)
         }
 
         // A detached signature, of the checksum file or of the download.
@@ -177,11 +182,13 @@ public struct ChecksumResolver: Sendable {
             let v = try makeVerifier()
             let sigBytes: [UInt8]
             do { sigBytes = try downloader.fetchSmall(sigURL) } catch {
-                switch error {
-                case .tooLarge: throw error
-                case .failed(_, let notFound) where !notFound: throw error  // the network: temporary
-                default: throw .signature(.missing(signature: sigURL, reason: error.description))
+                if case .tooLarge = error { throw error }
+                if error.isNotFound {
+                    throw .notFound(what: "the signature", underlying: error,
+                                    hint: "Check --signature, or pass --no-signature to skip the check (not recommended).")
                 }
+                if error.isTemporary { throw error }  // the network: try again later
+                throw .signature(.missing(signature: sigURL, reason: error.description))
             }
             do {
                 let sigPath = try v.stage(sigBytes, as: "staged-signature")

@@ -292,9 +292,9 @@ public enum TempFiles {
         }
     }
 
-    /// Writes a whole file (created 0600, truncated).
+    /// Writes a whole file (created 0600, truncated); a symbolic link at `path` is not followed (ELOOP).
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(IOError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw IOError(path: path, operation: "create", code: errno) }
         defer { close(fd) }
         var off = 0

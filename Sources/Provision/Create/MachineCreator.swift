@@ -112,7 +112,15 @@ public struct MachineCreator: Sendable {
         let final = req.directory + "/" + req.name
         var st = stat()
         if lstat(final, &st) == 0 && !req.force { throw .exists(path: final) }
-        downloader.makeDirectories(req.directory)
+        // Folders made here are removed again if create fails (only while empty: rmdir).
+        let madeFolders = downloader.makeDirectories(req.directory)
+        var created = false
+        defer {
+            if !created, !madeFolders.isEmpty {
+                if cacheDirectory == nil { rmdir(req.directory + "/.vmprov-cache/downloads"); rmdir(req.directory + "/.vmprov-cache") }
+                for folder in madeFolders.reversed() { rmdir(folder) }
+            }
+        }
 
         // 1. The installer, verified, in the cache (resumable there).
         let (isoSource, digest, checksumOutcome, signatureOutcome, warnings) = try obtainISO(req, log: log)
@@ -168,6 +176,7 @@ public struct MachineCreator: Sendable {
             throw .io(IOError(path: final, operation: "rename the new folder into place", code: e))
         }
         done = true
+        created = true
         if let old { FileIO.removeTree(old) }
         return CreateReport(folder: final, settingsFile: final + "/" + req.name + ".vbox", diskFile: final + "/" + diskName,
                             diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: digest,
@@ -262,7 +271,8 @@ public struct MachineCreator: Sendable {
         }
         let spec: ChecksumSpec
         do { spec = try ChecksumSpec(specText ?? "none") } catch { throw .download(.verification(error)) }
-        let fileName = URLText.fileName(urls[0])
+        let fileName: String
+        do { fileName = try URLText.safeFileName(urls[0]) } catch { throw .download(error) }
         let plan: VerificationPlan
         do {
             plan = try ChecksumResolver(downloader: downloader).plan(
@@ -286,7 +296,9 @@ public struct MachineCreator: Sendable {
         let report: DownloadReport
         do {
             report = try downloader.fetch(DownloadRequest(urls: urls, destination: dest, expected: plan.expected,
-                                                          verifyBeforeCommit: plan.verifyDownload))
+                                                          verifyBeforeCommit: plan.verifyDownload,
+                                                          maximumBytes: plan.expectedSize,
+                                                          maximumSource: "the size the checksum file states"))
         } catch { throw .download(error) }
         if let note = report.cacheNote, !report.fromCache { warnings.append(note) }
         let how = report.fromCache ? "from the cache, " + (report.cacheNote ?? "re-hashed before use")

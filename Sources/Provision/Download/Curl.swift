@@ -51,22 +51,34 @@ struct ResponseHeaders {
         }
     }
 
-    /// The strong validator for If-Range: the ETag (unless weak), else Last-Modified.
+    /// The strong validator for If-Range: the ETag (unless weak), else Last-Modified; only a well-formed one
+    /// (`HTTPValidator.wellFormed`), so a header with control characters is never stored or sent back.
     var validator: String? {
-        if let etag, !etag.hasPrefix("W/") { return etag }
-        return lastModified
+        if let etag, !etag.hasPrefix("W/"), let v = HTTPValidator.wellFormed(etag) { return v }
+        return lastModified.flatMap(HTTPValidator.wellFormed)
+    }
+
+    /// The size of the whole file as the response announces it: the Content-Range total of a 206, else the
+    /// Content-Length of a 200.
+    var announcedTotal: Int64? {
+        if status == 206 { return contentRange?.total }
+        return contentLength
     }
 }
 
-/// Owns one `CURL *` easy handle and frees it in `deinit`. Every option goes through the typed shims.
+/// Owns one `CURL *` easy handle and frees it in `deinit`. Every option goes through the typed shims, and every
+/// `curl_easy_setopt` result is checked: a refused option is an error naming it.
 final class CurlEasy {
     let handle: UnsafeMutableRawPointer
     private var headers: UnsafeMutablePointer<curl_slist>?
     private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// Options treated as refused without being set (tests; `DownloadOptions.failingCurlOptions`).
+    private let failing: Set<String>
 
-    init?() {
+    init?(failing: Set<String> = []) {
         guard CurlGlobal.initialised, let h = vmp_curl_easy_init() else { return nil }
         handle = h
+        self.failing = failing
     }
 
     deinit {
@@ -74,26 +86,84 @@ final class CurlEasy {
         vmp_curl_easy_cleanup(handle)
     }
 
-    func set(_ option: CURLoption, _ value: Int) { _ = vmp_curl_set_long(handle, option, value) }
-    func set(_ option: CURLoption, _ value: String) { _ = vmp_curl_set_string(handle, option, value) }
-    func setOffset(_ option: CURLoption, _ value: Int64) { _ = vmp_curl_set_off(handle, option, curl_off_t(value)) }
-
-    func addHeader(_ line: String) {
-        headers = vmp_curl_slist_append(headers, line)
+    /// The libcurl name of the options vmprov sets, for errors.
+    static func name(_ option: CURLoption) -> String {
+        let names: [(CURLoption, String)] = [
+            (CURLOPT_URL, "CURLOPT_URL"), (CURLOPT_FOLLOWLOCATION, "CURLOPT_FOLLOWLOCATION"),
+            (CURLOPT_MAXREDIRS, "CURLOPT_MAXREDIRS"), (CURLOPT_NOSIGNAL, "CURLOPT_NOSIGNAL"),
+            (CURLOPT_SSL_VERIFYPEER, "CURLOPT_SSL_VERIFYPEER"), (CURLOPT_SSL_VERIFYHOST, "CURLOPT_SSL_VERIFYHOST"),
+            (CURLOPT_CAINFO, "CURLOPT_CAINFO"), (CURLOPT_CONNECTTIMEOUT, "CURLOPT_CONNECTTIMEOUT"),
+            (CURLOPT_LOW_SPEED_LIMIT, "CURLOPT_LOW_SPEED_LIMIT"), (CURLOPT_LOW_SPEED_TIME, "CURLOPT_LOW_SPEED_TIME"),
+            (CURLOPT_BUFFERSIZE, "CURLOPT_BUFFERSIZE"), (CURLOPT_USERAGENT, "CURLOPT_USERAGENT"),
+            (CURLOPT_ACCEPT_ENCODING, "CURLOPT_ACCEPT_ENCODING"), (CURLOPT_RANGE, "CURLOPT_RANGE"),
+            (CURLOPT_HTTPHEADER, "CURLOPT_HTTPHEADER"), (CURLOPT_ERRORBUFFER, "CURLOPT_ERRORBUFFER"),
+        ]
+        return names.first { $0.0 == option }?.1 ?? "curl option \(option.rawValue)"
     }
 
-    func applyHeaders() {
-        if let headers { _ = vmp_curl_set_slist(handle, CURLOPT_HTTPHEADER, headers) }
+    /// Runs one setopt call unless `name` is marked failing; a result other than CURLE_OK throws naming it.
+    private func check(_ name: String, _ call: () -> CURLcode) throws(DownloadError) {
+        let rc = failing.contains(name) ? CURLE_UNKNOWN_OPTION : call()
+        guard rc == CURLE_OK else {
+            throw .curlOption(option: name, detail: String(cString: vmp_curl_easy_strerror(rc))
+                + (failing.contains(name) ? " (simulated: VMPROV_TEST_FAIL_CURLOPT)" : ""))
+        }
+    }
+
+    func set(_ option: CURLoption, _ value: Int) throws(DownloadError) {
+        try check(Self.name(option)) { vmp_curl_set_long(handle, option, value) }
+    }
+    func set(_ option: CURLoption, _ value: String) throws(DownloadError) {
+        try check(Self.name(option)) { vmp_curl_set_string(handle, option, value) }
+    }
+
+    /// Only http and https, for the first request and every redirect: CURLOPT_PROTOCOLS_STR and
+    /// CURLOPT_REDIR_PROTOCOLS_STR (libcurl 7.85+), else the bitmask options CURLOPT_PROTOCOLS and
+    /// CURLOPT_REDIR_PROTOCOLS.
+    /// - Throws: `DownloadError.curlOption` when neither form can be set: vmprov then does not download at all.
+    func restrictToHTTP() throws(DownloadError) {
+        for which: Int32 in [0, 1] {
+            let strName = which == 0 ? "CURLOPT_PROTOCOLS_STR" : "CURLOPT_REDIR_PROTOCOLS_STR"
+            let maskName = which == 0 ? "CURLOPT_PROTOCOLS" : "CURLOPT_REDIR_PROTOCOLS"
+            do throws(DownloadError) {
+                try check(strName) { vmp_curl_protocols_str(handle, which) }
+            } catch {
+                do throws(DownloadError) {
+                    try check(maskName) { vmp_curl_protocols_mask(handle, which) }
+                } catch {
+                    throw .curlOption(option: "\(strName) and \(maskName)",
+                                      detail: "cannot restrict transfers to http and https")
+                }
+            }
+        }
+    }
+
+    func addHeader(_ line: String) throws(DownloadError) {
+        guard let list = vmp_curl_slist_append(headers, line) else {
+            throw .curlOption(option: "CURLOPT_HTTPHEADER", detail: "curl_slist_append failed (out of memory)")
+        }
+        headers = list
+    }
+
+    func applyHeaders() throws(DownloadError) {
+        if let headers { try check("CURLOPT_HTTPHEADER") { vmp_curl_set_slist(handle, CURLOPT_HTTPHEADER, headers) } }
+    }
+
+    /// Sets the body and header callbacks with their shared user data.
+    func setCallbacks(write: vmp_curl_data_cb, header: vmp_curl_data_cb, userdata: UnsafeMutableRawPointer) throws(DownloadError) {
+        try check("CURLOPT_WRITEFUNCTION") { vmp_curl_set_write(handle, write, userdata) }
+        try check("CURLOPT_HEADERFUNCTION") { vmp_curl_set_header(handle, header, userdata) }
     }
 
     /// Runs the transfer on the calling thread.
-    func perform() -> (CURLcode, String) {
-        errorBuffer.withUnsafeMutableBufferPointer { buf in
-            _ = vmp_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, buf.baseAddress)
+    func perform() throws(DownloadError) -> (CURLcode, String) {
+        let (set, code) = errorBuffer.withUnsafeMutableBufferPointer { buf -> (CURLcode, CURLcode) in
+            let rc = vmp_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, buf.baseAddress)
+            guard rc == CURLE_OK else { return (rc, rc) }
+            return (rc, vmp_curl_easy_perform(handle))
         }
-        let code = errorBuffer.withUnsafeMutableBufferPointer { buf -> CURLcode in
-            _ = vmp_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, buf.baseAddress)
-            return vmp_curl_easy_perform(handle)
+        guard set == CURLE_OK else {
+            throw .curlOption(option: "CURLOPT_ERRORBUFFER", detail: String(cString: vmp_curl_easy_strerror(set)))
         }
         let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return (code, detail.isEmpty ? String(cString: vmp_curl_easy_strerror(code)) : detail)

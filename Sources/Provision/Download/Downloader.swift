@@ -17,36 +17,58 @@ public struct Downloader: Sendable {
         self.options = options
     }
 
-    /// Classifies a finished attempt: nil when it succeeded, else (reason, transient, notFound).
-    func classify(_ r: AttemptResult) -> (String, Bool, Bool)? {
+    /// What a finished attempt means: nil when it succeeded.
+    struct Outcome {
+        var reason: String
+        var kind: AttemptKind
+        /// Worth another try at the same URL now (a failed name lookup is temporary but not retried: it fails the
+        /// same way at once, and offline it would only add minutes of waiting).
+        var retry: Bool
+    }
+
+    /// Classifies a finished attempt: nil when it succeeded.
+    func classify(_ r: AttemptResult) -> Outcome? {
         if let abort = r.abort {
             switch abort {
             case .httpStatus(let s): return httpClass(s, retryAfter: r.retryAfter)
-            case .rangeMismatch(let e, let g): return ("asked for bytes from \(e), server sent from \(g)", true, false)
-            case .io(let e): return ("cannot write: \(String(cString: strerror(e)))", false, false)
-            case .tooLarge: return ("response too large", false, false)
+            case .rangeMismatch(let e, let g):
+                return Outcome(reason: "asked for bytes from \(e), server sent from \(g)", kind: .temporary, retry: true)
+            case .io(let e): return Outcome(reason: "cannot write: \(String(cString: strerror(e)))", kind: .refused, retry: false)
+            case .tooLarge: return Outcome(reason: "response too large", kind: .refused, retry: false)
+            case .oversize: return Outcome(reason: "larger than allowed", kind: .refused, retry: false)
             }
         }
         if r.code == CURLE_OK {
-            if r.status >= 400 || (r.status >= 300 && r.status < 400) { return httpClass(r.status, retryAfter: r.retryAfter) }
+            if r.status >= 300 { return httpClass(r.status, retryAfter: r.retryAfter) }
             return nil
         }
-        let transient: Set<UInt32> = [
-            CURLE_COULDNT_CONNECT.rawValue, CURLE_OPERATION_TIMEDOUT.rawValue, CURLE_PARTIAL_FILE.rawValue,
-            CURLE_RECV_ERROR.rawValue, CURLE_SEND_ERROR.rawValue, CURLE_GOT_NOTHING.rawValue,
-            CURLE_COULDNT_RESOLVE_HOST.rawValue, CURLE_HTTP2.rawValue, CURLE_HTTP2_STREAM.rawValue,
-            CURLE_SSL_CONNECT_ERROR.rawValue, CURLE_COULDNT_RESOLVE_PROXY.rawValue,
-        ]
         var reason = r.message
-        if r.code == CURLE_UNSUPPORTED_PROTOCOL { reason += " (only http and https are allowed, also in redirects)" }
-        if r.code == CURLE_OPERATION_TIMEDOUT { reason += " (stalled or timed out)" }
-        return (reason, transient.contains(r.code.rawValue), false)
+        switch r.code {
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
+            return Outcome(reason: reason + " (no network, or the name does not exist; not retried)", kind: .temporary,
+                           retry: false)
+        case CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_PARTIAL_FILE, CURLE_RECV_ERROR, CURLE_SEND_ERROR,
+             CURLE_GOT_NOTHING, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_SSL_CONNECT_ERROR:
+            if r.code == CURLE_OPERATION_TIMEDOUT {
+                reason += " (stalled: below \(options.lowSpeedBytes) bytes/s for \(options.stallSeconds) s, or timed out)"
+            }
+            return Outcome(reason: reason, kind: .temporary, retry: true)
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            reason += " (only http and https are allowed, also in redirects)"
+        case CURLE_TOO_MANY_REDIRECTS:
+            reason += " (a redirect loop?)"
+        default:
+            break
+        }
+        return Outcome(reason: reason, kind: .refused, retry: false)
     }
 
-    private func httpClass(_ status: Int, retryAfter: Int?) -> (String, Bool, Bool) {
+    private func httpClass(_ status: Int, retryAfter: Int?) -> Outcome {
         let transient = status >= 500 || status == 408 || status == 429 || status == 425
         let extra = retryAfter.map { ", Retry-After \($0) s" } ?? ""
-        return ("HTTP \(status)\(extra)", transient, status == 404 || status == 410)
+        let notFound = status == 404 || status == 410
+        return Outcome(reason: "HTTP \(status)\(extra)", kind: notFound ? .notFound : transient ? .temporary : .refused,
+                       retry: transient)
     }
 
     /// The wait before retry `n` (1-based): exponential with jitter, or the server's Retry-After.
@@ -62,16 +84,15 @@ public struct Downloader: Sendable {
     public static let smallFileLimit = 4 << 20
 
     /// Gets a small file by http(s) URL or local path, with the same security and retry rules.
-    /// - Parameter limit: the most bytes accepted (default `smallFileLimit`).
+    /// - Parameter limit: the most bytes accepted (default `smallFileLimit`); a larger file is refused (its
+    ///   Content-Length first).
     /// - Throws: `.tooLarge` (a permanent refusal, never retried) when it holds more than `limit` bytes, `.failed`
-    ///   with every attempt, `.unsupportedScheme`, `.io` for a local file.
+    ///   with each try, `.unsupportedScheme`, `.io` (ENOENT for a missing local file).
     public func fetchSmall(_ reference: String, limit: Int = Downloader.smallFileLimit) throws(DownloadError) -> [UInt8] {
         guard let scheme = URLText.scheme(reference) else {
-            var st = stat()
-            if stat(reference, &st) == 0, st.st_size > off_t(limit) { throw .tooLarge(url: reference, limit: limit) }
-            let bytes: [UInt8]
-            do { bytes = try TempFiles.read(reference) } catch { throw .io(error) }
-            guard bytes.count <= limit else { throw .tooLarge(url: reference, limit: limit) }
+            guard let bytes = try SafeFiles.readBounded(reference, limit: limit, followLinks: true) else {
+                throw .tooLarge(url: reference, limit: limit)
+            }
             return bytes
         }
         guard scheme == "http" || scheme == "https" else { throw .unsupportedScheme(url: reference) }
@@ -80,12 +101,12 @@ public struct Downloader: Sendable {
             let state = TransferState(fd: -1, offset: 0, hasher: nil, memoryLimit: limit)
             let result = try attempt(url: reference, state: state, rangeFrom: 0, validator: nil)
             if state.abort == .tooLarge { throw .tooLarge(url: reference, limit: limit) }
-            guard let (reason, transient, notFound) = classify(result) else { return state.memory ?? [] }
-            attempts.append(AttemptRecord(url: reference, outcome: reason))
-            guard transient, n < options.retries else {
-                throw .failed(attempts: attempts, allNotFound: notFound)
+            guard let outcome = classify(result) else { return state.memory ?? [] }
+            attempts.append(AttemptRecord(url: reference, outcome: outcome.reason, kind: outcome.kind))
+            guard outcome.retry, n < options.retries else {
+                throw .failed(attempts: attempts, allNotFound: outcome.kind == .notFound)
             }
-            options.onRetry?("\(reference): \(reason); retrying")
+            options.onRetry?("\(URLText.printable(reference)): \(URLText.printable(outcome.reason)); retry \(n + 1) of \(options.retries)")
             Clock.sleep(backoff(retry: n + 1, retryAfter: result.retryAfter))
         }
         throw .failed(attempts: attempts, allNotFound: false)
@@ -100,6 +121,15 @@ public struct Downloader: Sendable {
         for url in request.urls {
             guard let s = URLText.scheme(url), s == "http" || s == "https" else { throw .unsupportedScheme(url: url) }
         }
+        // One process per destination; released (and its file removed) on every way out. A folder vmprov cannot
+        // write to still allows checking a file that is already there.
+        var lock: DownloadLock?
+        var lockError: DownloadError?
+        do { lock = try DownloadLock(destination: dest) } catch {
+            guard case .io = error else { throw error }
+            lockError = error
+        }
+        defer { withExtendedLifetime(lock) {} }
         // Already there?
         if access(dest, F_OK) == 0 {
             guard let expected = request.expected else {
@@ -116,6 +146,7 @@ public struct Downloader: Sendable {
                                   fromCache: false, alreadyPresent: true, resumedFrom: 0, bytesTransferred: 0,
                                   seconds: Clock.now() - started, attempts: [])
         }
+        if let lockError { throw lockError }
         // In the cache? Never trusted: the bytes the destination gets are hashed and must match.
         var cacheNote: String?
         if let expected = request.expected, let root = options.cacheDirectory {
@@ -137,6 +168,9 @@ public struct Downloader: Sendable {
 
         let partial = dest + ".partial"
         let info = dest + ".partial.info"
+        // Never through a planted link: refused before anything is read, truncated or written.
+        try SafeFiles.refuseForeign(partial)
+        try SafeFiles.refuseForeign(info)
         var attempts: [AttemptRecord] = []
         var allNotFound = true
         var transferred: Int64 = 0
@@ -145,20 +179,28 @@ public struct Downloader: Sendable {
             var n = 0
             while true {
                 // Decide whether the existing part can be continued from this URL.
-                let previous = PartialInfo.read(info)
                 var resumeFrom: Int64 = 0
                 var validator: String?
-                let existing = FileHasher.size(partial)
-                if existing > 0, let previous,
-                   (request.expected != nil && previous.digest == request.expected?.description)
-                    || (previous.url == url && previous.validator != nil) {
-                    resumeFrom = existing
-                    validator = previous.url == url ? previous.validator : nil
+                let existing = SafeFiles.resumableSize(partial)
+                switch PartialInfo.read(info) {
+                case .absent:
+                    break
+                case .invalid(let why):
+                    options.onNote?("\(URLText.printable(info)): \(why); starting the download again from zero")
+                    unlink(info)
+                case .valid(let previous):
+                    if let size = previous.size, existing > size {
+                        options.onNote?("\(URLText.printable(partial)): \(existing) bytes, more than the whole file "
+                            + "(\(size) bytes); starting the download again from zero")
+                        unlink(info)
+                    } else if existing > 0,
+                       (request.expected != nil && previous.digest == request.expected?.description)
+                        || (previous.url == url && previous.validator != nil) {
+                        resumeFrom = existing
+                        validator = previous.url == url ? previous.validator : nil
+                    }
                 }
-                let fd = open(partial, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-                guard fd >= 0 else { throw .io(IOError(path: partial, operation: "create", code: errno)) }
-                if resumeFrom == 0 { ftruncate(fd, 0) }
-                lseek(fd, off_t(resumeFrom), SEEK_SET)
+                let fd = try SafeFiles.openPartial(partial, resumeFrom: resumeFrom)
                 var hasher = request.expected.flatMap { StreamingHasher($0.algorithm) }
                 if resumeFrom > 0, var h = hasher {
                     // Hash the existing part once, then continue the stream.
@@ -170,9 +212,11 @@ public struct Downloader: Sendable {
                 }
                 if firstResume < 0 { firstResume = resumeFrom }
                 let state = TransferState(fd: fd, offset: resumeFrom, hasher: hasher)
+                state.maximumTotal = request.maximumBytes
                 let expectedText = request.expected?.description
                 state.onFirstByte = { headers in
-                    PartialInfo(url: url, validator: headers.validator, digest: expectedText).write(info)
+                    PartialInfo(url: url, validator: headers.validator, digest: expectedText,
+                                size: headers.announcedTotal).write(info)
                 }
                 if let progress = options.progress {
                     let t0 = Clock.now()
@@ -182,25 +226,37 @@ public struct Downloader: Sendable {
                                                   elapsed: Clock.now() - t0))
                     }
                 }
-                let result = try attempt(url: url, state: state, rangeFrom: resumeFrom, validator: validator)
+                let result: AttemptResult
+                do { result = try attempt(url: url, state: state, rangeFrom: resumeFrom, validator: validator) } catch {
+                    close(fd)
+                    if FileHasher.size(partial) == 0 { unlink(partial); unlink(info) }
+                    throw error
+                }
                 let synced = fsync(fd) == 0 || errno == EINVAL
                 close(fd)
                 transferred += state.size - state.offset
-                if let (reason0, transient, notFound) = classify(result) {
-                    var reason = reason0
-                    if case .rangeMismatch = result.abort ?? .tooLarge {
+                if case .oversize(let announced)? = result.abort {
+                    // Refused for good: nothing of it is kept.
+                    unlink(partial); unlink(info)
+                    throw .oversize(url: url, limit: request.maximumBytes ?? 0, source: request.maximumSource, got: announced)
+                }
+                if case .io(let e)? = result.abort {
+                    throw .io(IOError(path: partial, operation: "write", code: e))
+                }
+                if var outcome = classify(result) {
+                    if case .rangeMismatch? = result.abort {
                         // Start clean next time.
                         unlink(partial); unlink(info)
                     }
                     if result.status == 416 {
                         unlink(partial); unlink(info)
-                        reason += " (range not satisfiable; starting again from zero)"
+                        outcome.reason += " (range not satisfiable; starting again from zero)"
                     }
-                    if !notFound { allNotFound = false }
-                    attempts.append(AttemptRecord(url: url, outcome: reason))
+                    if outcome.kind != .notFound { allNotFound = false }
+                    attempts.append(AttemptRecord(url: url, outcome: outcome.reason, kind: outcome.kind))
                     n += 1
-                    if transient && n <= options.retries {
-                        options.onRetry?("\(url): \(reason); retry \(n) of \(options.retries)")
+                    if outcome.retry && n <= options.retries {
+                        options.onRetry?("\(URLText.printable(url)): \(URLText.printable(outcome.reason)); retry \(n) of \(options.retries)")
                         Clock.sleep(backoff(retry: n, retryAfter: result.retryAfter))
                         continue
                     }
@@ -216,7 +272,7 @@ public struct Downloader: Sendable {
                     rename(partial, corrupt)
                     unlink(info)
                     let mismatch = ChecksumError.mismatch(file: dest, expected: expected, actual: actual, keptAt: corrupt)
-                    attempts.append(AttemptRecord(url: url, outcome: "checksum mismatch: got \(actual.hex)"))
+                    attempts.append(AttemptRecord(url: url, outcome: "checksum mismatch: got \(actual.hex)", kind: .refused))
                     if url == request.urls.last { throw .verification(mismatch) }
                     options.onRetry?("\(url): checksum mismatch; trying the next mirror")
                     break
@@ -232,14 +288,15 @@ public struct Downloader: Sendable {
                 unlink(info)
                 _ = syncDirectory(of: dest)
                 if let actual, let root = options.cacheDirectory { DownloadCache(root: root).store(dest, digest: actual) }
-                attempts.append(AttemptRecord(url: url, outcome: state.restarted ? "ok (server sent the whole file; restarted)" : "ok"))
+                attempts.append(AttemptRecord(url: url, outcome: state.restarted ? "ok (server sent the whole file; restarted)" : "ok",
+                                              kind: .ok))
                 return DownloadReport(destination: dest, url: url, bytes: state.size, digest: actual, fromCache: false,
                                       alreadyPresent: false, resumedFrom: max(firstResume, 0),
                                       bytesTransferred: transferred, seconds: Clock.now() - started, attempts: attempts,
                                       cacheNote: cacheNote)
             }
         }
-        if FileHasher.size(partial) == 0 {
+        if SafeFiles.resumableSize(partial) == 0 {
             unlink(partial)
             unlink(info)
         }
@@ -268,12 +325,17 @@ public struct Downloader: Sendable {
         return effective
     }
 
-    func makeDirectories(_ path: String) {
+    /// Makes `path` and its missing parents.
+    /// - Returns: the folders this call made, outermost first (a caller that fails removes them again).
+    @discardableResult
+    func makeDirectories(_ path: String) -> [String] {
         var current = path.hasPrefix("/") ? "" : "."
+        var made: [String] = []
         for part in path.split(separator: "/") {
             current += "/" + part
-            mkdir(current, 0o755)
+            if mkdir(current, 0o755) == 0 { made.append(current) }
         }
+        return made
     }
 
     private func syncDirectory(of path: String) -> Bool {
@@ -285,33 +347,88 @@ public struct Downloader: Sendable {
     }
 }
 
-/// The sidecar of a `.partial` file.
+/// The sidecar of a `.partial` file: the URL, the validator (ETag or Last-Modified) for If-Range, the expected
+/// digest and the whole file's size, one `key=value` line each after `vmprov-partial 1`.
 struct PartialInfo: Equatable {
     var url: String
     var validator: String?
     var digest: String?
+    /// The size of the whole file as the server announced it.
+    var size: Int64?
 
-    static func read(_ path: String) -> PartialInfo? {
-        guard let bytes = try? TempFiles.read(path) else { return nil }
-        var url: String?
-        var validator: String?
-        var digest: String?
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            let value = String(line[line.index(after: eq)...])
-            switch line[..<eq] {
-            case "url": url = value
-            case "validator": validator = value.isEmpty ? nil : value
-            case "digest": digest = value.isEmpty ? nil : value
-            default: break
-            }
-        }
-        return url.map { PartialInfo(url: $0, validator: validator, digest: digest) }
+    /// What reading a sidecar found.
+    enum Read: Equatable {
+        case absent
+        case valid(PartialInfo)
+        /// Damaged, foreign or hostile; the part is not resumed.
+        case invalid(String)
     }
 
+    /// The longest sidecar vmprov reads.
+    static let maximumBytes = 16 << 10
+
+    /// Reads and checks a sidecar: bounded length, no control characters, a well-formed http(s) URL, validator,
+    /// digest and size. Anything else is `.invalid`, never a crash and never a header in the next request.
+    static func read(_ path: String) -> Read {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return .absent }
+        let bytes: [UInt8]
+        do {
+            guard let b = try SafeFiles.readBounded(path, limit: maximumBytes) else {
+                return .invalid("longer than \(maximumBytes) bytes")
+            }
+            bytes = b
+        } catch {
+            return .invalid("unreadable (\(error))")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return .invalid("not UTF-8 text") }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last == "" { lines.removeLast() }
+        guard lines.first == "vmprov-partial 1" else { return .invalid("not a vmprov-partial 1 file") }
+        var fields: [String: String] = [:]
+        for line in lines.dropFirst() {
+            guard URLText.printable(String(line)) == line else { return .invalid("a line holds control characters") }
+            guard let eq = line.firstIndex(of: "=") else { return .invalid("a line is not key=value") }
+            let key = String(line[..<eq])
+            guard fields[key] == nil else { return .invalid("\(key) appears twice") }
+            fields[key] = String(line[line.index(after: eq)...])
+        }
+        guard let url = fields["url"], !url.isEmpty, url.utf8.count <= 8192,
+              let scheme = URLText.scheme(url), scheme == "http" || scheme == "https",
+              !url.contains(" ") else {
+            return .invalid("no well-formed http(s) URL")
+        }
+        var validator: String?
+        if let v = fields["validator"], !v.isEmpty {
+            guard let ok = HTTPValidator.wellFormed(v) else { return .invalid("the validator is not an ETag or HTTP date") }
+            validator = ok
+        }
+        var digest: String?
+        if let d = fields["digest"], !d.isEmpty {
+            guard case .digest? = try? ChecksumSpec(d), d.contains(":") else { return .invalid("the digest is malformed") }
+            digest = d
+        }
+        var size: Int64?
+        if let z = fields["size"], !z.isEmpty {
+            guard z.utf8.count <= 19, z.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int64(z) else {
+                return .invalid("the size is not a number of bytes")
+            }
+            size = v
+        }
+        return .valid(PartialInfo(url: url, validator: validator, digest: digest, size: size))
+    }
+
+    /// Writes the sidecar through a new temporary file (`O_EXCL | O_NOFOLLOW`) renamed over the old one; a
+    /// failure leaves no sidecar (the part then restarts rather than resuming unchecked).
     func write(_ path: String) {
         let text = "vmprov-partial 1\nurl=\(url)\nvalidator=\(validator ?? "")\ndigest=\(digest ?? "")\n"
-        try? TempFiles.write(Array(text.utf8), to: path + ".tmp", mode: 0o644)
-        rename(path + ".tmp", path)
+            + "size=\(size.map(String.init) ?? "")\n"
+        let temp = path + ".tmp\(getpid())"
+        do throws(DownloadError) {
+            try SafeFiles.createExclusive(temp, bytes: Array(text.utf8))
+            if rename(temp, path) != 0 { unlink(temp); unlink(path) }
+        } catch {
+            unlink(path)
+        }
     }
 }

@@ -51,12 +51,14 @@ public enum FileHasher {
         return stat(path, &st) == 0 ? Int64(st.st_size) : 0
     }
 
-    /// Copies a file (used across file systems, where a hard link cannot be made).
+    /// Copies a file (used across file systems, where a hard link cannot be made) to a new file: `target` must
+    /// not exist, and a symbolic link there is not followed (`O_CREAT | O_EXCL | O_NOFOLLOW`).
+    /// - Throws: `IOError` (EEXIST when `target` exists, also as a link).
     public static func copy(from source: String, to target: String) throws(IOError) {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw IOError(path: source, operation: "open", code: errno) }
         defer { close(input) }
-        let output = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard output >= 0 else { throw IOError(path: target, operation: "create", code: errno) }
         defer { close(output) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)

@@ -10,7 +10,10 @@ enum TransferAbort: Equatable {
     case httpStatus(Int)
     case rangeMismatch(expected: Int64, got: Int64)
     case io(Int32)
+    /// The memory sink's limit (small fetches).
     case tooLarge
+    /// The whole file would exceed `TransferState.maximumTotal`; `announced` is what the headers said, if they did.
+    case oversize(announced: Int64?)
 }
 
 /// The state one transfer's callbacks share. Owned by the transfer; callbacks get it unretained.
@@ -30,6 +33,8 @@ final class TransferState {
     /// Memory sink instead of a file (small fetches); `limit` bounds it.
     var memory: [UInt8]?
     var limit: Int
+    /// The most bytes the whole file may have (nil: no bound).
+    var maximumTotal: Int64?
     var onFirstByte: ((ResponseHeaders) -> Void)?
     var progress: ((Int64, Int64?) -> Void)?
     var lastProgress: Double = 0
@@ -84,7 +89,21 @@ final class TransferState {
                 abort = .httpStatus(status)
                 return 0
             }
+            // Refuse before the first byte is written when the headers announce too much.
+            if memory != nil, let announced = headers.announcedTotal, announced > Int64(limit) {
+                abort = .tooLarge
+                return 0
+            }
+            if let maximumTotal, let announced = headers.announcedTotal, announced > maximumTotal {
+                abort = .oversize(announced: announced)
+                return 0
+            }
             onFirstByte?(headers)
+        }
+        if let maximumTotal, size + Int64(data.count) > maximumTotal {
+            // No (or a false) Content-Length: cut off at the bound.
+            abort = .oversize(announced: nil)
+            return 0
         }
         if memory != nil {
             if (memory?.count ?? 0) + data.count > limit {
@@ -162,37 +181,36 @@ struct AttemptResult {
 extension Downloader {
     /// Sets up a handle with the security settings every request gets.
     func makeHandle(url: String) throws(DownloadError) -> CurlEasy {
-        guard let easy = CurlEasy() else { throw .curlUnavailable }
-        easy.set(CURLOPT_URL, url)
-        _ = vmp_curl_only_http(easy.handle)
-        easy.set(CURLOPT_FOLLOWLOCATION, 1)
-        easy.set(CURLOPT_MAXREDIRS, 10)
-        easy.set(CURLOPT_NOSIGNAL, 1)
-        easy.set(CURLOPT_SSL_VERIFYPEER, 1)
-        easy.set(CURLOPT_SSL_VERIFYHOST, 2)
-        if let ca = options.caCertificate { easy.set(CURLOPT_CAINFO, ca) }
-        easy.set(CURLOPT_CONNECTTIMEOUT, options.connectTimeoutSeconds)
-        easy.set(CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytes)
-        easy.set(CURLOPT_LOW_SPEED_TIME, options.stallSeconds)
-        easy.set(CURLOPT_BUFFERSIZE, 512 * 1024)
-        easy.set(CURLOPT_USERAGENT, options.userAgent + " " + (CurlGlobal.version.split(separator: " ").first.map(String.init) ?? ""))
-        easy.set(CURLOPT_ACCEPT_ENCODING, "identity")
+        guard let easy = CurlEasy(failing: options.failingCurlOptions) else { throw .curlUnavailable }
+        try easy.set(CURLOPT_URL, url)
+        try easy.restrictToHTTP()
+        try easy.set(CURLOPT_FOLLOWLOCATION, 1)
+        try easy.set(CURLOPT_MAXREDIRS, 10)
+        try easy.set(CURLOPT_NOSIGNAL, 1)
+        try easy.set(CURLOPT_SSL_VERIFYPEER, 1)
+        try easy.set(CURLOPT_SSL_VERIFYHOST, 2)
+        if let ca = options.caCertificate { try easy.set(CURLOPT_CAINFO, ca) }
+        try easy.set(CURLOPT_CONNECTTIMEOUT, options.connectTimeoutSeconds)
+        try easy.set(CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytes)
+        try easy.set(CURLOPT_LOW_SPEED_TIME, options.stallSeconds)
+        try easy.set(CURLOPT_BUFFERSIZE, 512 * 1024)
+        try easy.set(CURLOPT_USERAGENT, options.userAgent + " " + (CurlGlobal.version.split(separator: " ").first.map(String.init) ?? ""))
+        try easy.set(CURLOPT_ACCEPT_ENCODING, "identity")
         return easy
     }
 
-    /// One request into `state`.
+    /// One request into `state`. A validator is sent (as If-Range) only when it is well-formed.
     func attempt(url: String, state: TransferState, rangeFrom: Int64, validator: String?) throws(DownloadError) -> AttemptResult {
         let easy = try makeHandle(url: url)
         if rangeFrom > 0 {
-            easy.set(CURLOPT_RANGE, "\(rangeFrom)-")
-            if let validator { easy.addHeader("If-Range: \(validator)") }
+            try easy.set(CURLOPT_RANGE, "\(rangeFrom)-")
+            if let validator = validator.flatMap(HTTPValidator.wellFormed) { try easy.addHeader("If-Range: \(validator)") }
         }
-        easy.applyHeaders()
+        try easy.applyHeaders()
         let unmanaged = Unmanaged.passRetained(state)
         defer { unmanaged.release() }
-        _ = vmp_curl_set_write(easy.handle, writeCallback, unmanaged.toOpaque())
-        _ = vmp_curl_set_header(easy.handle, headerCallback, unmanaged.toOpaque())
-        let (code, message) = easy.perform()
+        try easy.setCallbacks(write: writeCallback, header: headerCallback, userdata: unmanaged.toOpaque())
+        let (code, message) = try easy.perform()
         return AttemptResult(code: code, message: message, status: state.headers.status == 0 ? easy.responseCode : state.headers.status,
                              abort: state.abort, retryAfter: state.headers.retryAfter)
     }

@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import FoundationEssentials
 import Provision
+import VBoxXML
 
 /// Options shared by `fetch`, `verify` and `create` for checksums and signatures.
 struct VerifyOptions: ParsableArguments {
@@ -49,8 +50,19 @@ struct TransferOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "No progress output.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("A transfer slower than this many bytes per second for --stall-time seconds is "
+        + "stalled: it stops, and is retried and resumed.", valueName: "bytes"))
+    var stallSpeed: Int = 1024
+
+    @Option(help: ArgumentHelp("Seconds below --stall-speed before a transfer counts as stalled.", valueName: "seconds"))
+    var stallTime: Int = 30
+
     func validate() throws {
         guard retries >= 0 else { throw ValidationError("--retries must be 0 or more.") }
+        guard stallSpeed >= 1 else { throw ValidationError("--stall-speed \(stallSpeed): give 1 or more bytes per second.") }
+        guard (1...86_400).contains(stallTime) else {
+            throw ValidationError("--stall-time \(stallTime): give 1 to 86400 seconds.")
+        }
     }
 
     func downloader(progress: ProgressPrinter?) throws -> Downloader {
@@ -60,11 +72,18 @@ struct TransferOptions: ParsableArguments {
         o.cacheDirectory = noCache ? nil : try CachePaths.root()
         o.userAgent = "vmprov/\(VMProv.version)"
         if let p = progress { o.progress = { p.update($0) } }
+        o.lowSpeedBytes = stallSpeed
+        o.stallSeconds = stallTime
         let quiet = self.quiet
         o.onRetry = { message in if !quiet { Output.warn(message) } }
+        o.onNote = { message in if !quiet { Output.note("vmprov: \(message)") } }
         // Tests shorten the waits; users never need these.
         if let s = Output.env("VMPROV_TEST_BACKOFF").flatMap(Double.init) { o.initialBackoff = s; o.maximumBackoff = s * 4 }
         if let s = Output.env("VMPROV_TEST_STALL_SECONDS").flatMap(Int.init) { o.stallSeconds = s }
+        // Test only: libcurl options to treat as refused (proves that a refused option stops the download).
+        if let names = Output.env("VMPROV_TEST_FAIL_CURLOPT") {
+            o.failingCurlOptions = Set(names.split(separator: ",").map(String.init))
+        }
         return o.asDownloader
     }
 }
@@ -84,15 +103,26 @@ enum CachePaths {
 }
 
 extension DownloadError {
+    /// The README's exit codes: missing files 66, network trouble 75, refusals 65, tools 69.
     var exitCode: Int32 {
         switch self {
-        case .unsupportedScheme: return VMProvExit.usage
-        case .failed(_, let allNotFound): return allNotFound ? VMProvExit.noInput : VMProvExit.tempFailure
-        case .signature(.gpgvMissing): return VMProvExit.unavailable
-        case .verification, .signature, .tooLarge: return VMProvExit.dataError
-        case .io, .cache: return VMProvExit.ioError
-        case .exists: return VMProvExit.cannotCreate
-        case .curlUnavailable: return VMProvExit.unavailable
+        case .unsupportedScheme, .badFileName: return VMProvExit.usage
+        case .failed:
+            return isNotFound ? VMProvExit.noInput : isTemporary ? VMProvExit.tempFailure : VMProvExit.dataError
+        case .notFound: return VMProvExit.noInput
+        case .verification, .tooLarge, .oversize: return VMProvExit.dataError
+        case .signature(let e):
+            switch e {
+            case .gpgvMissing: return VMProvExit.unavailable
+            case .keyring(let path, _) where URLText.scheme(path) == nil && access(path, F_OK) != 0:
+                return VMProvExit.noInput
+            default: return VMProvExit.dataError
+            }
+        case .io(let e): return e.code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError
+        case .cache: return VMProvExit.ioError
+        case .exists, .unsafeFile: return VMProvExit.cannotCreate
+        case .busy: return VMProvExit.tempFailure
+        case .curlUnavailable, .curlOption: return VMProvExit.unavailable
         }
     }
 }
@@ -117,6 +147,10 @@ struct Fetch: ParsableCommand {
                                                     valueName: "path"))
     var output: String?
 
+    @Option(help: ArgumentHelp("Refuse a file larger than this (512M, 8G; a bare number is MiB); it is cut off "
+        + "there and nothing is kept.", valueName: "size"))
+    var maxSize: String?
+
     @OptionGroup var verification: VerifyOptions
     @OptionGroup var transfer: TransferOptions
 
@@ -127,17 +161,27 @@ struct Fetch: ParsableCommand {
         guard !urls.isEmpty else { throw ValidationError("give at least one URL.") }
         for u in urls {
             guard let s = URLText.scheme(u), s == "http" || s == "https" else {
-                throw ValidationError("\(u): only http and https URLs can be fetched.")
+                throw ValidationError("\(URLText.printable(u)): only http and https URLs can be fetched.")
             }
+        }
+        if let maxSize, SizeText.parse(maxSize) == nil || SizeText.parse(maxSize) == 0 {
+            throw ValidationError("--max-size \(URLText.printable(maxSize)): give a size such as 512M, 8G or 700K.")
         }
     }
 
     func run() throws {
-        let fileName = URLText.fileName(urls[0])
-        guard !fileName.isEmpty else {
-            throw CLIError("\(urls[0]): the URL names no file; give -o PATH.", code: VMProvExit.usage)
+        // The name on disk: -o, else the URL's last path segment, only if it is one plain file name.
+        let dest: String
+        if let output {
+            dest = output
+        } else {
+            do { dest = try URLText.safeFileName(urls[0]) } catch {
+                throw CLIError(error.description + " Pass -o PATH.", code: VMProvExit.usage)
+            }
         }
-        let dest = output ?? fileName
+        // The name a checksum file lists: the URL's, else the destination's.
+        var fileName = URLText.fileName(urls[0])
+        if fileName.isEmpty { fileName = dest.split(separator: "/").last.map(String.init) ?? dest }
         let progress = ProgressPrinter(quiet: transfer.quiet || json)
         let downloader = try transfer.downloader(progress: progress)
         do {
@@ -146,8 +190,16 @@ struct Fetch: ParsableCommand {
             defer { plan.cleanup() }
             for w in plan.warnings { Output.warn(w) }
             for n in plan.notes { Output.note(n) }
+            // The smaller of --max-size and the size the checksum file states.
+            var limit = maxSize.flatMap(SizeText.parse).map { Int64(clamping: $0) }
+            var source = "--max-size \(maxSize ?? "")"
+            if let stated = plan.expectedSize, limit.map({ stated < $0 }) ?? true {
+                limit = stated
+                source = "the size \(URLText.printable(plan.checksumSource ?? "the checksum file")) states"
+            }
             let report = try downloader.fetch(DownloadRequest(urls: urls, destination: dest, expected: plan.expected,
-                                                              verifyBeforeCommit: plan.verifyDownload))
+                                                              verifyBeforeCommit: plan.verifyDownload,
+                                                              maximumBytes: limit, maximumSource: source))
             progress.finish()
             if json { return try JSONOut.print(report) }
             if let note = report.cacheNote, !report.fromCache { Output.warn(note) }
