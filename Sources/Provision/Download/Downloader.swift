@@ -315,12 +315,14 @@ public struct Downloader: Sendable {
     /// - Throws: `.failed` when the request fails or ends in an HTTP error.
     public func effectiveURL(of url: String) throws(DownloadError) -> String {
         let easy = try makeHandle(url: url)
-        easy.set(CURLOPT_NOBODY, 1)
-        let (code, message) = easy.perform()
+        try easy.set(CURLOPT_NOBODY, 1)
+        let (code, message) = try easy.perform()
         let status = easy.responseCode
         guard code == CURLE_OK, status < 400, let effective = easy.effectiveURL else {
-            throw .failed(attempts: [AttemptRecord(url: url, outcome: code == CURLE_OK ? "HTTP \(status)" : message)],
-                          allNotFound: status == 404 || status == 410)
+            let notFound = status == 404 || status == 410
+            throw .failed(attempts: [AttemptRecord(url: url, outcome: code == CURLE_OK ? "HTTP \(status)" : message,
+                                                   kind: notFound ? .notFound : .refused)],
+                          allNotFound: notFound)
         }
         return effective
     }
