@@ -165,11 +165,12 @@ struct FetchSafetyTests {
         #expect(odd.status == 66)
         #expect(odd.stderr.contains("/nonexistent/x\\r\\u{1B}[2J.iso"), "\(odd.stderr.debugDescription)")
         #expect(!odd.stderr.contains("\u{1B}") && !odd.stderr.contains("\r"))
-        // gpgv missing: 69.
-        let tools = TempDir()
+        // gpgv missing: 69. gpgv is never looked up on PATH, so "missing" is a VMPROV_GPGV that is not there (the
+        // standard locations are tried only without it).
+        nginx.add("d/SHA256SUMS.gpg", bytes: Data("not checked: gpgv is missing".utf8))
         let noGPG = try vmprov(["fetch", iso, "--checksum", "file:SHA256SUMS", "--signature", "SHA256SUMS.gpg",
                                 "--keyring", key.publicKey.path, "-o", dest],
-                               environment: ["PATH": tools.path, "VMPROV_CACHE": out.file("cache").path])
+                               environment: ["VMPROV_GPGV": "/nonexistent/gpgv", "VMPROV_CACHE": out.file("cache").path])
         #expect(noGPG.status == 69, "\(noGPG.stderr)")
         #expect(noGPG.stderr.contains("gpgv"))
         #expect(!FileManager.default.fileExists(atPath: dest))
