@@ -19,6 +19,13 @@ public struct Finding: Sendable, Equatable, Codable, CustomStringConvertible {
     public var message: String
 
     public var description: String { "\(severity.rawValue): \(location): \(message)" }
+
+    /// A finding at `location` (an element path with its line, `VBoxSettings.location(of:)`).
+    public init(severity: Severity, location: String, message: String) {
+        self.severity = severity
+        self.location = location
+        self.message = message
+    }
 }
 
 /// VirtualBox's reader rules (Settings.cpp and the API checks it relies on) applied to a settings file.

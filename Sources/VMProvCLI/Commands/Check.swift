@@ -1,4 +1,5 @@
 import ArgumentParser
+import Provision
 import VBoxXML
 
 struct Check: ParsableCommand {
@@ -6,7 +7,8 @@ struct Check: ParsableCommand {
         abstract: "Apply VirtualBox's reader rules to a .vbox and report what it would reject or silently ignore.",
         discussion: """
         Errors are what makes VirtualBox refuse the file or the machine fail to start; warnings are values it \
-        ignores or changes without saying so. Exits 65 when there is an error.
+        ignores or changes without saying so. Exits 65 when there is an error. With RDP on, it also says whether \
+        the installed VirtualBox (VBoxManage --version, if any) needs the Extension Pack for it (before 7.2.6).
 
         Example:
           vmprov check vms/ubuntu
@@ -16,11 +18,17 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let settings = try TargetResolver.load(read.target)
-        let findings = ReaderRules.check(settings)
+        // The RDP server depends on the VirtualBox that will run the machine: ask the installed one, if any.
+        var tools = VirtualBoxTools()
+        tools.timeout = 10
+        let version = settings.remoteDisplay.enabled ? try? tools.version() : nil
+        let rdp = RDPModule.assess(settings, virtualBox: version)
+        let findings = ReaderRules.check(settings) + rdp.findings
         if read.json {
             try JSONOut.print(findings)
         } else {
             for f in findings { Output.out(f.description) }
+            if let note = rdp.note { Output.out(note) }
             let errors = findings.filter { $0.severity == .error }.count
             Output.out("\(settings.path): \(errors) error(s), \(findings.count - errors) warning(s).")
         }
