@@ -142,6 +142,15 @@ public struct Downloader: Sendable {
                 throw .exists(path: dest, reason: "exists already and its \(expected.algorithm.rawValue) is "
                     + "\(actual.hex), not \(expected.hex); remove it or choose another -o.")
             }
+            // A signature of the download itself is checked here too: a file that is already there is no more
+            // trusted than one that just arrived.
+            if let check = request.verifyBeforeCommit {
+                do { try check(dest) } catch let e as SignatureError {
+                    throw .signature(e)
+                } catch {
+                    throw .io(IOError(path: dest, operation: "verify", code: EIO))
+                }
+            }
             return DownloadReport(destination: dest, url: nil, bytes: FileHasher.size(dest), digest: actual,
                                   fromCache: false, alreadyPresent: true, resumedFrom: 0, bytesTransferred: 0,
                                   seconds: Clock.now() - started, attempts: [])
