@@ -165,14 +165,19 @@ public struct MachineCreator: Sendable {
         if findings.contains(where: { $0.severity == .error }) { throw .check(path: final + "/" + req.name + ".vbox", findings) }
 
         // 4. Into place.
+        // Without --force a folder that appeared meanwhile (another create of the same name) is never replaced:
+        // renaming a folder onto a non-empty one fails, and that is the answer.
         var old: String?
         if lstat(final, &st) == 0 {
-            old = req.directory + "/.\(req.name).replaced-\(getpid())"
-            guard rename(final, old!) == 0 else { throw .io(IOError(path: final, operation: "move aside", code: errno)) }
+            guard req.force else { throw .exists(path: final) }
+            let aside = req.directory + "/.\(req.name).replaced-\(getpid())"
+            guard rename(final, aside) == 0 else { throw .io(IOError(path: final, operation: "move aside", code: errno)) }
+            old = aside
         }
         guard rename(staging, final) == 0 else {
             let e = errno
             if let old { rename(old, final) }
+            if old == nil, e == ENOTEMPTY || e == EEXIST || e == ENOTDIR { throw .exists(path: final) }
             throw .io(IOError(path: final, operation: "rename the new folder into place", code: e))
         }
         done = true
