@@ -206,6 +206,30 @@ struct CreateCommandTests {
         #expect(leftovers(out) == ["vm"])
     }
 
+    /// Without a cache the download waits in DIR/.vmprov-downloads before it moves into the machine folder by name;
+    /// a link planted there (to a folder others can write) is refused, and nothing is written through it.
+    @Test func aPlantedDownloadsFolderLinkIsRefused() throws {
+        let server = try FaultServer()
+        let payload = randomData(50_000)
+        server.add("disk.iso", bytes: payload)
+        let out = TempDir()
+        let elsewhere = TempDir()
+        chmod(elsewhere.path, 0o777)
+        try FileManager.default.createSymbolicLink(atPath: out.file(".vmprov-downloads").path,
+                                                   withDestinationPath: elsewhere.path)
+        let args = ["create", "--profile", "ubuntu", "--dir", out.path, "--iso-url", "\(server.base)/ok/disk.iso",
+                    "--checksum", "sha256:\(try sha256sum(payload))", "--no-cache", "--quiet"]
+        let linked = try vmprov(args, environment: ["VMPROV_GUEST_ADDITIONS": "none"])
+        #expect(linked.status == 73, "\(linked.output)")
+        #expect(linked.stderr.contains(out.file(".vmprov-downloads").path), "\(linked.output)")
+        #expect(leftovers(elsewhere).isEmpty)
+        #expect(leftovers(out) == [".vmprov-downloads"])
+        // A real folder of ours works.
+        try FileManager.default.removeItem(atPath: out.file(".vmprov-downloads").path)
+        let plain = try vmprov(args, environment: ["VMPROV_GUEST_ADDITIONS": "none"])
+        #expect(plain.status == 0, "\(plain.output)")
+    }
+
     @Test func thePinnedProfileKeyIsFetchedOnceAndChecked() throws {
         let mirror = try Mirror()
         let stranger = try TestKey(name: "stranger")

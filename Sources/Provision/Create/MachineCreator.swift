@@ -294,7 +294,18 @@ public struct MachineCreator: Sendable {
             }
         } else {
             downloads = req.directory + "/.vmprov-downloads"
-            mkdir(downloads, 0o700)
+            // The download is verified there and then moved into the machine folder by name: the folder must be a
+            // real one of ours that nobody else can change (not a planted link, not writable by others).
+            if mkdir(downloads, 0o700) != 0 && errno != EEXIST {
+                throw .io(IOError(path: downloads, operation: "create", code: errno))
+            }
+            var ds = stat()
+            guard lstat(downloads, &ds) == 0, (ds.st_mode & S_IFMT) == S_IFDIR, ds.st_uid == geteuid(),
+                  ds.st_mode & 0o022 == 0 else {
+                throw .download(.unsafeFile(path: downloads, reason: "is not a private folder of yours (a symbolic "
+                    + "link, someone else's, or writable by group or others), and unverified downloads are kept only "
+                    + "where nobody else can change them"))
+            }
         }
         let dest = downloads + "/" + fileName
         log("fetching \(urls[0])")
