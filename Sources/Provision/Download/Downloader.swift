@@ -275,6 +275,15 @@ public struct Downloader: Sendable {
                 guard synced else { throw .io(IOError(path: partial, operation: "sync", code: EIO)) }
                 // Complete: check the digest before anything appears at DEST.
                 let actual = state.finishHash()
+                if let expected = request.expected, let actual, actual != expected, state.offset > 0 {
+                    // The kept part may be what was wrong (damaged on disk, or from another server's file): it is
+                    // dropped and the whole file fetched once more from this URL before any mirror is blamed.
+                    options.onNote?("\(URLText.printable(partial)): the resumed download does not match its "
+                        + "\(expected.algorithm.rawValue); the kept part was removed and the download starts again "
+                        + "from zero")
+                    unlink(partial); unlink(info)
+                    continue
+                }
                 if let expected = request.expected, let actual, actual != expected {
                     let corrupt = dest + ".corrupt"
                     unlink(corrupt)
