@@ -92,9 +92,11 @@ public struct GPGVerifier: Sendable {
     }
 
     /// Checks a detached signature (armoured or binary) over `data`.
-    public func verifyDetached(signature: String, data: String, label: String) throws(SignatureError) -> SignatureReport {
+    /// - Parameter signatureLabel: how messages name the signature (its URL); default its path.
+    public func verifyDetached(signature: String, data: String, label: String,
+                               signatureLabel: String? = nil) throws(SignatureError) -> SignatureReport {
         let argv = [gpgv, "--homedir", workDir, "--status-fd", "1", "--keyring", keyring, signature, data]
-        return try evaluate(argv, label: label, signatureLabel: signature).0
+        return try evaluate(argv, label: label, signatureLabel: signatureLabel ?? signature).0
     }
 
     /// Checks a clearsigned file and returns the text gpgv says was signed.
