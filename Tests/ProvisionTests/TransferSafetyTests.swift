@@ -147,6 +147,28 @@ struct TransferSafetyTests {
         #expect(try fault.control("/_log").split(separator: "\n").count == 2, "not retried (one request, then /_log)")
     }
 
+    /// A body with a Content-Encoding vmprov did not ask for is stored as sent, never inflated: a 64 KiB gzip
+    /// stream that would inflate to 64 MiB stays within its Content-Length (and fails its checksum), while a small
+    /// file (a checksum file, capped in memory) served gzip-encoded is still read as its publisher wrote it.
+    @Test func aGzipBombIsNeverInflatedToDisk() throws {
+        let fault = try FaultServer()
+        fault.add("f.iso", bytes: Self.payload)
+        let out = TempDir()
+        let dest = out.file("f.iso").path
+        do {
+            _ = try Downloader(options: testOptions(retries: 0)).fetch(DownloadRequest(
+                urls: ["\(fault.base)/gzip-bomb/f.iso"], destination: dest, expected: Self.digest))
+            Issue.record("accepted a gzip bomb")
+        } catch {
+            guard case .verification(.mismatch) = error else { Issue.record("\(error)"); return }
+        }
+        #expect(FileHasher.size(dest + ".corrupt") < 1 << 20, "stored as sent, not inflated")
+        #expect(!FileManager.default.fileExists(atPath: dest))
+        let sums = "\(Self.digest.hex)  f.iso\n"
+        fault.add("SHA256SUMS", bytes: Data(sums.utf8))
+        #expect(try Downloader(options: testOptions()).fetchSmall("\(fault.base)/gzip/SHA256SUMS") == Array(sums.utf8))
+    }
+
     @Test func aTrickleIsAStallAndItsPartIsKeptForResume() throws {
         let fault = try FaultServer()
         fault.add("f.iso", bytes: Data(Self.payload.prefix(8192)))
