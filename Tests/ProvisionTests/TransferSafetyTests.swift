@@ -169,6 +169,24 @@ struct TransferSafetyTests {
         #expect(try Downloader(options: testOptions()).fetchSmall("\(fault.base)/gzip/SHA256SUMS") == Array(sums.utf8))
     }
 
+    /// A folder or a named pipe at the destination is refused as "exists, not a regular file" (73) before anything
+    /// reads it: hashing a pipe would block vmprov for ever.
+    @Test(arguments: ["folder", "pipe"])
+    func aDestinationThatIsNoRegularFileIsRefusedUnread(kind: String) throws {
+        let out = TempDir()
+        let dest = out.file("f.iso").path
+        if kind == "folder" { try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: false) }
+        else { #expect(mkfifo(dest, 0o600) == 0) }
+        do {
+            _ = try Downloader(options: testOptions(retries: 0)).fetch(DownloadRequest(
+                urls: ["http://127.0.0.1:9/f.iso"], destination: dest, expected: Self.digest))
+            Issue.record("accepted a \(kind) as the destination")
+        } catch {
+            guard case let .exists(path, reason) = error else { Issue.record("\(error)"); return }
+            #expect(path == dest && reason.contains("not a regular file"), "\(reason)")
+        }
+    }
+
     @Test func aTrickleIsAStallAndItsPartIsKeptForResume() throws {
         let fault = try FaultServer()
         fault.add("f.iso", bytes: Data(Self.payload.prefix(8192)))

@@ -132,6 +132,13 @@ public struct Downloader: Sendable {
         defer { withExtendedLifetime(lock) {} }
         // Already there?
         if access(dest, F_OK) == 0 {
+            // Only a regular file is read: a folder cannot be one, and a pipe or device planted there would block
+            // the hash (and vmprov) for ever.
+            var st = stat()
+            guard stat(dest, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                throw .exists(path: dest, reason: "exists already and is not a regular file (a folder, pipe or "
+                    + "device); remove it or choose another -o.")
+            }
             guard let expected = request.expected else {
                 throw .exists(path: dest, reason: "exists already and no checksum was given to check it; remove it or "
                     + "choose another -o.")
