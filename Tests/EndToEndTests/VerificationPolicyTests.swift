@@ -193,6 +193,25 @@ struct VerificationPolicyTests {
         #expect(v.status == 65 && v.stderr.contains("\(local.path): more than 4 MiB"), "\(v.output)")
     }
 
+    /// A --keyring is a key too: over 4 MiB it is refused (65), and a device or pipe is never read without end.
+    @Test func anOversizedOrEndlessKeyringIsRefused() throws {
+        let m = try Self.mirror()
+        let out = TempDir()
+        let armoured = try Data(contentsOf: m.key.publicKey)
+        let big = out.write("big.asc", bytes: armoured + Data(repeating: 0x0A, count: 5 << 20))
+        func fetch(_ keyring: String) throws -> RunResult {
+            try vmprov(["fetch", m.iso, "--checksum", "file:SHA256SUMS", "--signature", "SHA256SUMS.gpg",
+                        "--keyring", keyring, "--no-cache", "-o", out.file("d.iso").path])
+        }
+        let oversized = try fetch(big.path)
+        // Stop here when the cap is missing: the next case would then read /dev/zero into memory.
+        try #require(oversized.status == 65, "\(oversized.output)")
+        #expect(oversized.stderr.contains("\(big.path): cannot use this keyring: it is larger than"), "\(oversized.stderr)")
+        let device = try fetch("/dev/zero")
+        #expect(device.status == 65 && device.stderr.contains("/dev/zero: cannot use this keyring"), "\(device.output)")
+        #expect(leftovers(out) == ["big.asc"])
+    }
+
     // MARK: - Checksum files as mirrors serve them
 
     @Test func checksumFilesAsPublishersAndMirrorsWriteThem() throws {
