@@ -165,6 +165,71 @@ struct CreateCommandTests {
         #expect(leftovers(out) == ["debian"])
     }
 
+    /// Two creates of one name into one --dir at once (each with its own cache): one wins, the other is refused with
+    /// 73, and the winner's folder is never replaced without --force. The first is held in a stalled download while
+    /// the second runs from start to end.
+    @Test func twoCreatesOfOneNameAtOnceNeverReplaceEachOther() throws {
+        let server = try FaultServer()
+        let payload = randomData(200_000)
+        server.add("disk.iso", bytes: payload)
+        let digest = try sha256sum(payload)
+        let out = TempDir()
+        let cacheA = TempDir()
+        func args(_ url: String, memory: String) -> [String] {
+            ["create", "--profile", "ubuntu", "--name", "vm", "--dir", out.path, "--iso-url", url, "--checksum",
+             "sha256:\(digest)", "--memory", memory, "--quiet"]
+        }
+        let first = Process()
+        first.executableURL = TestPaths.vmprov
+        first.arguments = args("\(server.base)/stall/disk.iso", memory: "1111")
+        var env = ProcessInfo.processInfo.environment
+        env["VMPROV_CACHE"] = cacheA.path
+        env["VMPROV_GUEST_ADDITIONS"] = "none"
+        env["VMPROV_TEST_STALL_SECONDS"] = "3"
+        env["VMPROV_TEST_BACKOFF"] = "0.1"
+        env.removeValue(forKey: "VMDIR")
+        first.environment = env
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // Start signal only (no timing assertion): the first one has passed its check and is downloading.
+        let part = cacheA.path + "/downloads/disk.iso.partial"
+        for _ in 0..<200 where FileHasher.size(part) == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        let second = try vmprov(args("\(server.base)/ok/disk.iso", memory: "2222"),
+                                environment: ["VMPROV_CACHE": TempDir().path, "VMPROV_GUEST_ADDITIONS": "none"])
+        first.waitUntilExit()
+        let statuses = [first.terminationStatus, second.status].sorted()
+        #expect(statuses == [0, 73], "first \(first.terminationStatus), second \(second.output)")
+        let winner = first.terminationStatus == 0 ? "1111" : "2222"
+        let vbox = String(decoding: bytes(out.file("vm/vm.vbox")), as: UTF8.self)
+        #expect(vbox.contains("RAMSize=\"\(winner)\""))
+        #expect(leftovers(out) == ["vm"])
+    }
+
+    /// Without a cache the download waits in DIR/.vmprov-downloads before it moves into the machine folder by name;
+    /// a link planted there (to a folder others can write) is refused, and nothing is written through it.
+    @Test func aPlantedDownloadsFolderLinkIsRefused() throws {
+        let server = try FaultServer()
+        let payload = randomData(50_000)
+        server.add("disk.iso", bytes: payload)
+        let out = TempDir()
+        let elsewhere = TempDir()
+        chmod(elsewhere.path, 0o777)
+        try FileManager.default.createSymbolicLink(atPath: out.file(".vmprov-downloads").path,
+                                                   withDestinationPath: elsewhere.path)
+        let args = ["create", "--profile", "ubuntu", "--dir", out.path, "--iso-url", "\(server.base)/ok/disk.iso",
+                    "--checksum", "sha256:\(try sha256sum(payload))", "--no-cache", "--quiet"]
+        let linked = try vmprov(args, environment: ["VMPROV_GUEST_ADDITIONS": "none"])
+        #expect(linked.status == 73, "\(linked.output)")
+        #expect(linked.stderr.contains(out.file(".vmprov-downloads").path), "\(linked.output)")
+        #expect(leftovers(elsewhere).isEmpty)
+        #expect(leftovers(out) == [".vmprov-downloads"])
+        // A real folder of ours works.
+        try FileManager.default.removeItem(atPath: out.file(".vmprov-downloads").path)
+        let plain = try vmprov(args, environment: ["VMPROV_GUEST_ADDITIONS": "none"])
+        #expect(plain.status == 0, "\(plain.output)")
+    }
+
     @Test func thePinnedProfileKeyIsFetchedOnceAndChecked() throws {
         let mirror = try Mirror()
         let stranger = try TestKey(name: "stranger")

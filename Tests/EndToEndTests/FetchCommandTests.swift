@@ -70,6 +70,9 @@ struct FetchCommandTests {
                                    "--keyring", m.key.publicKey.path, "-o", dest, "--no-cache"])
         #expect(tampered.status == 65)
         #expect(tampered.stderr.contains("BAD signature"))
+        // The message names the signature by its URL, not by a temporary copy that is gone when it is read.
+        #expect(tampered.stderr.contains("(\(m.nginx.base)/releases/1.0/SHA256SUMS.gpg)"), "\(tampered.stderr)")
+        #expect(!tampered.stderr.contains("staged-signature"), "\(tampered.stderr)")
         let missing = try vmprov(["fetch", m.iso, "--checksum", "sha256:\(m.digest)", "--signature", "nope.gpg",
                                   "--keyring", m.key.publicKey.path, "-o", dest, "--no-cache", "--retries", "0"])
         #expect(missing.status == 66, "a missing signature is a file not found")

@@ -61,6 +61,28 @@ struct VerificationPolicyTests {
         #expect(typed.stderr.contains("was given by you"))
     }
 
+    /// A signature of the download itself is checked also when the file is already there (from an earlier run with
+    /// --no-signature, say): "already present and verified" must never skip the signature a key in play requires.
+    @Test func aFileAlreadyThereStillNeedsItsOwnSignatureToVerify() throws {
+        let m = try Self.mirror()
+        let out = TempDir()
+        let dest = out.file("disk.iso").path
+        // A "signature of the ISO" that signs something else (the checksum file).
+        m.nginx.add("rel/disk.iso.sig", bytes: try m.key.sign(m.nginx.root.file("rel/SHA256SUMS"), .detachedBinary))
+        let first = try vmprov(["fetch", m.iso, "--checksum", "file:SHA256SUMS", "--no-signature", "--no-cache", "-o", dest])
+        #expect(first.status == 0, "\(first.output)")
+        let signed = try vmprov(["fetch", m.iso, "--checksum", "file:SHA256SUMS", "--signature", "disk.iso.sig",
+                                 "--keyring", m.key.publicKey.path, "--no-cache", "-o", dest])
+        #expect(signed.status == 65, "\(signed.output)")
+        #expect(signed.stderr.contains("BAD signature"), "\(signed.output)")
+        #expect(!signed.stdout.contains("already present and verified"))
+        // With the ISO's real signature the file that is there is accepted as it is.
+        m.nginx.add("rel/disk.iso.sig", bytes: try m.key.sign(m.nginx.root.file("rel/disk.iso"), .detachedBinary))
+        let good = try vmprov(["fetch", m.iso, "--checksum", "file:SHA256SUMS", "--signature", "disk.iso.sig",
+                               "--keyring", m.key.publicKey.path, "--no-cache", "-o", dest])
+        #expect(good.status == 0 && good.stdout.contains("already present and verified"), "\(good.output)")
+    }
+
     @Test func createRefusesAProfileChecksumFileStrippedOfItsSignature() throws {
         let mirror = try CreateCommandTests.Mirror()
         let profile = try ProfileCatalog(folders: [CreateCommandTests.profilesDir]).load("fedora")
@@ -169,6 +191,25 @@ struct VerificationPolicyTests {
         let local = out.write("LOCALSUMS", padding + "\(digest)  d.iso\n")
         let v = try vmprov(["verify", local.path, "--checksum", "file:\(local.path)", "--no-signature"])
         #expect(v.status == 65 && v.stderr.contains("\(local.path): more than 4 MiB"), "\(v.output)")
+    }
+
+    /// A --keyring is a key too: over 4 MiB it is refused (65), and a device or pipe is never read without end.
+    @Test func anOversizedOrEndlessKeyringIsRefused() throws {
+        let m = try Self.mirror()
+        let out = TempDir()
+        let armoured = try Data(contentsOf: m.key.publicKey)
+        let big = out.write("big.asc", bytes: armoured + Data(repeating: 0x0A, count: 5 << 20))
+        func fetch(_ keyring: String) throws -> RunResult {
+            try vmprov(["fetch", m.iso, "--checksum", "file:SHA256SUMS", "--signature", "SHA256SUMS.gpg",
+                        "--keyring", keyring, "--no-cache", "-o", out.file("d.iso").path])
+        }
+        let oversized = try fetch(big.path)
+        // Stop here when the cap is missing: the next case would then read /dev/zero into memory.
+        try #require(oversized.status == 65, "\(oversized.output)")
+        #expect(oversized.stderr.contains("\(big.path): cannot use this keyring: it is larger than"), "\(oversized.stderr)")
+        let device = try fetch("/dev/zero")
+        #expect(device.status == 65 && device.stderr.contains("/dev/zero: cannot use this keyring"), "\(device.output)")
+        #expect(leftovers(out) == ["big.asc"])
     }
 
     // MARK: - Checksum files as mirrors serve them

@@ -15,6 +15,8 @@ Serves files from a folder (argv[1]) on 127.0.0.1, on a free port it prints as "
   /endless/NAME       no Content-Length: the file, then zeros until 64 MiB or the client goes away
   /biglength/NAME     Content-Length: 1000000000000 (a lie), then the file
   /trickle/NAME       proper headers, then 16 bytes every 0.5 s (below any sane stall floor)
+  /gzip/NAME          the file gzip-compressed, with Content-Encoding: gzip (not asked for)
+  /gzip-bomb/NAME     Content-Encoding: gzip, a Content-Length of about 64 KiB, inflating to 64 MiB of zeros
   /crlf-etag/NAME     like /truncated (first request stops halfway), with the ETag "v1<CR>X-Injected: yes"
   /redirect-name/NAME 302 to /named/..%2F..%2Fevil-NAME?f=NAME (a climbing name in the redirect target)
   /named/ANY?f=NAME   the file NAME, whatever ANY says
@@ -26,6 +28,7 @@ Serves files from a folder (argv[1]) on 127.0.0.1, on a free port it prints as "
                       request carried an X-Injected header)
   /_reset             forgets the first-request state and the log
 """
+import gzip
 import http.server
 import os
 import socket
@@ -159,6 +162,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         half = len(data) // 2
         if kind == "ok":
             return self.serve(data)
+        if kind in ("gzip", "gzip-bomb"):
+            body = gzip.compress(data if kind == "gzip" else bytes(64 << 20))
+            return self.simple(200, body, [("Content-Encoding", "gzip")])
         if kind == "truncated":
             return self.serve(data, cut=half if self.first(path) else None)
         if kind == "reset":

@@ -28,6 +28,18 @@ struct ChecksumFormatTests {
         #expect(try g.digest(for: "x.iso", relativePath: "x.iso").hex == Self.a)
     }
 
+    /// A download beside the checksum file is never matched with a same-named file in a sub-folder
+    /// (`evil/ubuntu.iso` is not `ubuntu.iso`), nor with a name that merely starts or ends like it.
+    @Test func aKnownPlaceIsNeverMatchedWithAnotherFoldersFile() throws {
+        let f = try ChecksumFile(text: "\(Self.b)  evil/ubuntu.iso\n\(Self.a)  ubuntu.iso.torrent\n\(Self.a)  xubuntu.iso\n",
+                                 source: "SUMS")
+        #expect(throws: ChecksumError.self) { try f.digest(for: "ubuntu.iso", relativePath: "ubuntu.iso") }
+        #expect(throws: ChecksumError.self) { try f.digest(for: "ubuntu.iso", relativePath: "other/ubuntu.iso") }
+        #expect(try f.digest(for: "ubuntu.iso", relativePath: "evil/ubuntu.iso").hex == Self.b)
+        // Where the download is not below the checksum file's folder, its one same-named entry still serves.
+        #expect(try f.digest(for: "ubuntu.iso").hex == Self.b)
+    }
+
     @Test func aBareDigestServesOneDownload() throws {
         let f = try ChecksumFile(text: "\(Self.a.uppercased())\n", source: "disk.iso.sha256")
         #expect(f.entries.isEmpty && f.bareDigest?.hex == Self.a)

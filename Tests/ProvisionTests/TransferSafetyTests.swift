@@ -147,6 +147,46 @@ struct TransferSafetyTests {
         #expect(try fault.control("/_log").split(separator: "\n").count == 2, "not retried (one request, then /_log)")
     }
 
+    /// A body with a Content-Encoding vmprov did not ask for is stored as sent, never inflated: a 64 KiB gzip
+    /// stream that would inflate to 64 MiB stays within its Content-Length (and fails its checksum), while a small
+    /// file (a checksum file, capped in memory) served gzip-encoded is still read as its publisher wrote it.
+    @Test func aGzipBombIsNeverInflatedToDisk() throws {
+        let fault = try FaultServer()
+        fault.add("f.iso", bytes: Self.payload)
+        let out = TempDir()
+        let dest = out.file("f.iso").path
+        do {
+            _ = try Downloader(options: testOptions(retries: 0)).fetch(DownloadRequest(
+                urls: ["\(fault.base)/gzip-bomb/f.iso"], destination: dest, expected: Self.digest))
+            Issue.record("accepted a gzip bomb")
+        } catch {
+            guard case .verification(.mismatch) = error else { Issue.record("\(error)"); return }
+        }
+        #expect(FileHasher.size(dest + ".corrupt") < 1 << 20, "stored as sent, not inflated")
+        #expect(!FileManager.default.fileExists(atPath: dest))
+        let sums = "\(Self.digest.hex)  f.iso\n"
+        fault.add("SHA256SUMS", bytes: Data(sums.utf8))
+        #expect(try Downloader(options: testOptions()).fetchSmall("\(fault.base)/gzip/SHA256SUMS") == Array(sums.utf8))
+    }
+
+    /// A folder or a named pipe at the destination is refused as "exists, not a regular file" (73) before anything
+    /// reads it: hashing a pipe would block vmprov for ever.
+    @Test(arguments: ["folder", "pipe"])
+    func aDestinationThatIsNoRegularFileIsRefusedUnread(kind: String) throws {
+        let out = TempDir()
+        let dest = out.file("f.iso").path
+        if kind == "folder" { try FileManager.default.createDirectory(atPath: dest, withIntermediateDirectories: false) }
+        else { #expect(mkfifo(dest, 0o600) == 0) }
+        do {
+            _ = try Downloader(options: testOptions(retries: 0)).fetch(DownloadRequest(
+                urls: ["http://127.0.0.1:9/f.iso"], destination: dest, expected: Self.digest))
+            Issue.record("accepted a \(kind) as the destination")
+        } catch {
+            guard case let .exists(path, reason) = error else { Issue.record("\(error)"); return }
+            #expect(path == dest && reason.contains("not a regular file"), "\(reason)")
+        }
+    }
+
     @Test func aTrickleIsAStallAndItsPartIsKeptForResume() throws {
         let fault = try FaultServer()
         fault.add("f.iso", bytes: Data(Self.payload.prefix(8192)))

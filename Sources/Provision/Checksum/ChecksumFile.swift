@@ -120,8 +120,9 @@ public struct ChecksumFile: Sendable {
     /// The digest for the file `name`.
     ///
     /// `relativePath` is the download's path relative to the checksum file's folder (`netboot/mini.iso`), when
-    /// known. An entry naming exactly that path wins; then entries naming `name` with no folder; then entries in any
-    /// folder whose last component is `name` (publishers' `./` and folder prefixes). Several matching entries with
+    /// known. An entry naming exactly that path wins; then entries naming `name` with no folder; then, only when
+    /// `relativePath` is unknown (the download is not below the checksum file's folder), entries in any folder
+    /// whose last component is `name`. Several matching entries with
     /// equal digests are fine (aliases); different ones are an error (`contradictory`), so a same-named file in
     /// another folder is never silently taken. The strongest algorithm
     /// wins when a file lists several. A bare-digest file answers for any name.
@@ -136,7 +137,9 @@ public struct ChecksumFile: Sendable {
             matches = entries.filter { $0.name == rel }
         }
         if matches.isEmpty { matches = entries.filter { $0.name == name } }
-        if matches.isEmpty {
+        // Same-named entries in other folders only when the download's place relative to the checksum file is
+        // unknown: when it is known, `sub/x.iso` is another file than the `x.iso` beside the checksum file.
+        if matches.isEmpty && relativePath == nil {
             matches = entries.filter { $0.name.split(separator: "/").last.map(String.init) == name }
         }
         let label = relativePath.map { $0.contains("/") ? $0 : name } ?? name

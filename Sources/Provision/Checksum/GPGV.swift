@@ -60,11 +60,23 @@ public struct GPGVerifier: Sendable {
         workDir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         keyringSource = path
         self.pinnedFingerprint = pinnedFingerprint.map { $0.uppercased().filter { $0 != " " } }
+        // Bounded like every key vmprov reads (a keyring over 4 MiB is not one), and only a regular file: a
+        // device or pipe (/dev/zero) would otherwise be read into memory without end.
         let data: [UInt8]
         do {
-            data = try TempFiles.read(path)
+            guard let bytes = try SafeFiles.readBounded(path, limit: Downloader.smallFileLimit, followLinks: true) else {
+                throw SignatureError.keyring(path: path, reason: "it is larger than \(Downloader.smallFileLimit) bytes "
+                    + "(4 MiB), too large for a keyring; pass the publisher's key file")
+            }
+            data = bytes
+        } catch let e as SignatureError {
+            throw e
+        } catch DownloadError.unsafeFile(_, let why) {
+            throw .keyring(path: path, reason: why + "; pass the publisher's key file")
+        } catch DownloadError.io(let e) {
+            throw .keyring(path: path, reason: e.description)
         } catch {
-            throw .keyring(path: path, reason: error.description)
+            throw .keyring(path: path, reason: "\(error)")
         }
         if let binary = Armor.decodeAll(data, kind: "PGP PUBLIC KEY BLOCK") {
             let out = workDir + "/keyring.gpg"
@@ -92,9 +104,11 @@ public struct GPGVerifier: Sendable {
     }
 
     /// Checks a detached signature (armoured or binary) over `data`.
-    public func verifyDetached(signature: String, data: String, label: String) throws(SignatureError) -> SignatureReport {
+    /// - Parameter signatureLabel: how messages name the signature (its URL); default its path.
+    public func verifyDetached(signature: String, data: String, label: String,
+                               signatureLabel: String? = nil) throws(SignatureError) -> SignatureReport {
         let argv = [gpgv, "--homedir", workDir, "--status-fd", "1", "--keyring", keyring, signature, data]
-        return try evaluate(argv, label: label, signatureLabel: signature).0
+        return try evaluate(argv, label: label, signatureLabel: signatureLabel ?? signature).0
     }
 
     /// Checks a clearsigned file and returns the text gpgv says was signed.

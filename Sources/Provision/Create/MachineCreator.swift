@@ -165,14 +165,19 @@ public struct MachineCreator: Sendable {
         if findings.contains(where: { $0.severity == .error }) { throw .check(path: final + "/" + req.name + ".vbox", findings) }
 
         // 4. Into place.
+        // Without --force a folder that appeared meanwhile (another create of the same name) is never replaced:
+        // renaming a folder onto a non-empty one fails, and that is the answer.
         var old: String?
         if lstat(final, &st) == 0 {
-            old = req.directory + "/.\(req.name).replaced-\(getpid())"
-            guard rename(final, old!) == 0 else { throw .io(IOError(path: final, operation: "move aside", code: errno)) }
+            guard req.force else { throw .exists(path: final) }
+            let aside = req.directory + "/.\(req.name).replaced-\(getpid())"
+            guard rename(final, aside) == 0 else { throw .io(IOError(path: final, operation: "move aside", code: errno)) }
+            old = aside
         }
         guard rename(staging, final) == 0 else {
             let e = errno
             if let old { rename(old, final) }
+            if old == nil, e == ENOTEMPTY || e == EEXIST || e == ENOTDIR { throw .exists(path: final) }
             throw .io(IOError(path: final, operation: "rename the new folder into place", code: e))
         }
         done = true
@@ -289,7 +294,18 @@ public struct MachineCreator: Sendable {
             }
         } else {
             downloads = req.directory + "/.vmprov-downloads"
-            mkdir(downloads, 0o700)
+            // The download is verified there and then moved into the machine folder by name: the folder must be a
+            // real one of ours that nobody else can change (not a planted link, not writable by others).
+            if mkdir(downloads, 0o700) != 0 && errno != EEXIST {
+                throw .io(IOError(path: downloads, operation: "create", code: errno))
+            }
+            var ds = stat()
+            guard lstat(downloads, &ds) == 0, (ds.st_mode & S_IFMT) == S_IFDIR, ds.st_uid == geteuid(),
+                  ds.st_mode & 0o022 == 0 else {
+                throw .download(.unsafeFile(path: downloads, reason: "is not a private folder of yours (a symbolic "
+                    + "link, someone else's, or writable by group or others), and unverified downloads are kept only "
+                    + "where nobody else can change them"))
+            }
         }
         let dest = downloads + "/" + fileName
         log("fetching \(urls[0])")

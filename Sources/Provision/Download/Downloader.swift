@@ -132,6 +132,13 @@ public struct Downloader: Sendable {
         defer { withExtendedLifetime(lock) {} }
         // Already there?
         if access(dest, F_OK) == 0 {
+            // Only a regular file is read: a folder cannot be one, and a pipe or device planted there would block
+            // the hash (and vmprov) for ever.
+            var st = stat()
+            guard stat(dest, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                throw .exists(path: dest, reason: "exists already and is not a regular file (a folder, pipe or "
+                    + "device); remove it or choose another -o.")
+            }
             guard let expected = request.expected else {
                 throw .exists(path: dest, reason: "exists already and no checksum was given to check it; remove it or "
                     + "choose another -o.")
@@ -141,6 +148,15 @@ public struct Downloader: Sendable {
             guard actual == expected else {
                 throw .exists(path: dest, reason: "exists already and its \(expected.algorithm.rawValue) is "
                     + "\(actual.hex), not \(expected.hex); remove it or choose another -o.")
+            }
+            // A signature of the download itself is checked here too: a file that is already there is no more
+            // trusted than one that just arrived.
+            if let check = request.verifyBeforeCommit {
+                do { try check(dest) } catch let e as SignatureError {
+                    throw .signature(e)
+                } catch {
+                    throw .io(IOError(path: dest, operation: "verify", code: EIO))
+                }
             }
             return DownloadReport(destination: dest, url: nil, bytes: FileHasher.size(dest), digest: actual,
                                   fromCache: false, alreadyPresent: true, resumedFrom: 0, bytesTransferred: 0,
@@ -266,6 +282,15 @@ public struct Downloader: Sendable {
                 guard synced else { throw .io(IOError(path: partial, operation: "sync", code: EIO)) }
                 // Complete: check the digest before anything appears at DEST.
                 let actual = state.finishHash()
+                if let expected = request.expected, let actual, actual != expected, state.offset > 0 {
+                    // The kept part may be what was wrong (damaged on disk, or from another server's file): it is
+                    // dropped and the whole file fetched once more from this URL before any mirror is blamed.
+                    options.onNote?("\(URLText.printable(partial)): the resumed download does not match its "
+                        + "\(expected.algorithm.rawValue); the kept part was removed and the download starts again "
+                        + "from zero")
+                    unlink(partial); unlink(info)
+                    continue
+                }
                 if let expected = request.expected, let actual, actual != expected {
                     let corrupt = dest + ".corrupt"
                     unlink(corrupt)

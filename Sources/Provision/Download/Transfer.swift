@@ -202,6 +202,12 @@ extension Downloader {
     /// One request into `state`. A validator is sent (as If-Range) only when it is well-formed.
     func attempt(url: String, state: TransferState, rangeFrom: Int64, validator: String?) throws(DownloadError) -> AttemptResult {
         let easy = try makeHandle(url: url)
+        if state.memory == nil {
+            // A file is stored as the server sends its bytes, never inflated: a body with Content-Encoding (which
+            // vmprov does not ask for) then stays within its Content-Length and --max-size, instead of a small
+            // gzip stream filling the disk, and fails its checksum. Small files (capped in memory) are decoded.
+            try easy.set(CURLOPT_HTTP_CONTENT_DECODING, 0)
+        }
         if rangeFrom > 0 {
             try easy.set(CURLOPT_RANGE, "\(rangeFrom)-")
             if let validator = validator.flatMap(HTTPValidator.wellFormed) { try easy.addHeader("If-Range: \(validator)") }
