@@ -194,16 +194,18 @@ public struct ChecksumResolver: Sendable {
                 let sigPath = try v.stage(sigBytes, as: "staged-signature")
                 if ofChecksum, let checksumBytes {
                     let data = try v.stage(checksumBytes, as: "staged-data")
-                    let report = try v.verifyDetached(signature: sigPath, data: data, label: plan.checksumSource ?? checksumName)
+                    let report = try v.verifyDetached(signature: sigPath, data: data, label: plan.checksumSource ?? checksumName,
+                                                        source: URLText.printable(sigURL))
                     plan.signer = report.primaryFingerprint
                     plan.notes.append("\(checksumName): good signature by \(report.primaryFingerprint) (\(report.userID))"
                             + (report.keyExpiredSince ? "; the key has expired since" : ""))
                 } else {
                     let label = fileName
                     let keep = v
+                    let sigSource = URLText.printable(sigURL)
                     plan.notes.append("\(fileName): its signature \(sigName) is checked once it has arrived")
                     plan.verifyDownload = { path in
-                        let report = try keep.verifyDetached(signature: sigPath, data: path, label: label)
+                        let report = try keep.verifyDetached(signature: sigPath, data: path, label: label, source: sigSource)
                         _ = report
                     }
                 }

@@ -64,7 +64,9 @@ public struct GPGVerifier: Sendable {
         do {
             data = try TempFiles.read(path)
         } catch {
-            throw .keyring(path: path, reason: error.description)
+            // The IOError names the path again: say what failed, once, and what to do.
+            throw .keyring(path: path, reason: "cannot \(error.operation) it (\(String(cString: strerror(error.code)))); "
+                + "pass --keyring with the path of the publisher's public key (an armoured .asc or a binary .gpg file)")
         }
         if let binary = Armor.decodeAll(data, kind: "PGP PUBLIC KEY BLOCK") {
             let out = workDir + "/keyring.gpg"
@@ -91,10 +93,12 @@ public struct GPGVerifier: Sendable {
         return path
     }
 
-    /// Checks a detached signature (armoured or binary) over `data`.
-    public func verifyDetached(signature: String, data: String, label: String) throws(SignatureError) -> SignatureReport {
+    /// Checks a detached signature (armoured or binary) over `data`. Errors name the signature by `source` (its URL
+    /// or path as given) when the file checked is a staged copy, else by `signature`.
+    public func verifyDetached(signature: String, data: String, label: String,
+                               source: String? = nil) throws(SignatureError) -> SignatureReport {
         let argv = [gpgv, "--homedir", workDir, "--status-fd", "1", "--keyring", keyring, signature, data]
-        return try evaluate(argv, label: label, signatureLabel: signature).0
+        return try evaluate(argv, label: label, signatureLabel: source ?? signature).0
     }
 
     /// Checks a clearsigned file and returns the text gpgv says was signed.
