@@ -98,9 +98,10 @@ enum EditSession {
 
     /// Runs an edit on TARGET, saves it if anything changed, and prints warnings and the compose hint.
     static func run(_ options: TargetOptions, _ edit: (VBoxSettings) throws -> EditResult) throws -> EditResult {
+        let timeout = try lockTimeout()
         let path = try options.resolve()
         // One writer at a time: the folder lock is held from before the read until after the save (or the error).
-        let lock = try SettingsLock(for: path, timeout: lockTimeout())
+        let lock = try SettingsLock(for: path, timeout: timeout)
         defer { withExtendedLifetime(lock) {} }
         try checkNotBusy(force: options.force, path: path)
         lock.removeLeftovers()
@@ -115,10 +116,11 @@ enum EditSession {
     }
 
     /// How long an edit waits for another vmprov edit of the same machine folder: `$VMPROV_LOCK_TIMEOUT`
-    /// seconds, default 30.
-    static func lockTimeout() -> Double {
-        guard let text = Output.env("VMPROV_LOCK_TIMEOUT"), let seconds = Double(text), seconds >= 0 else { return 30 }
-        return seconds
+    /// seconds, default 30, checked like every seconds setting (exit 64 naming the variable).
+    static func lockTimeout() throws -> Double {
+        do {
+            return try RunnerConfig.seconds("VMPROV_LOCK_TIMEOUT", Output.env("VMPROV_LOCK_TIMEOUT"), fallback: 30)
+        } catch { throw CLIError(error.description, code: VMProvExit.usage) }
     }
 
     /// The compose `ports:` entries that publish host ports on loopback.

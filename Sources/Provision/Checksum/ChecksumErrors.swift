@@ -9,6 +9,8 @@ public enum ChecksumError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreadable(checksumFile: String, reason: String)
     /// The data does not match.
     case mismatch(file: String, expected: Digest, actual: Digest, keptAt: String?)
+    /// A local file (`verify`, `create --iso`) does not match: no mirror is involved.
+    case localMismatch(file: String, expected: Digest, actual: Digest)
     /// An algorithm vmprov cannot compute.
     case unsupported(algorithm: HashAlgorithm, source: String)
 
@@ -31,6 +33,11 @@ public enum ChecksumError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(file): checksum mismatch.\n    expected \(expected)\n    actual   \(actual)\n"
                 + (keptAt.map { "The bad data was moved to \($0); nothing was left at the destination. " } ?? "")
                 + "A mirror may serve a damaged or different file; try again or another mirror."
+        case let .localMismatch(file, expected, actual):
+            return "\(file): checksum mismatch.\n    expected \(expected)\n    actual   \(actual)\n"
+                + "The file differs from the digest: it is another file than the one the digest is for, or it is "
+                + "damaged (an incomplete copy or download). Check that the digest belongs to this file, or get the "
+                + "file again."
         case let .unsupported(algorithm, source):
             return "\(source): uses \(algorithm.rawValue), which vmprov cannot compute; use the publisher's SHA-256 "
                 + "or SHA-512 checksum file instead."

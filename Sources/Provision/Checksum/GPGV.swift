@@ -74,7 +74,9 @@ public struct GPGVerifier: Sendable {
         } catch DownloadError.unsafeFile(_, let why) {
             throw .keyring(path: path, reason: why + "; pass the publisher's key file")
         } catch DownloadError.io(let e) {
-            throw .keyring(path: path, reason: e.description)
+            // The IOError names the path again: say what failed, once, and what to do.
+            throw .keyring(path: path, reason: "cannot \(e.operation) it (\(String(cString: strerror(e.code)))); "
+                + "pass --keyring with the path of the publisher's public key (an armoured .asc or a binary .gpg file)")
         } catch {
             throw .keyring(path: path, reason: "\(error)")
         }

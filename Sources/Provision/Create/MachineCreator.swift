@@ -218,6 +218,14 @@ public struct MachineCreator: Sendable {
         var keyCleanup: () -> Void = {}
         defer { keyCleanup() }
         let signedByPublisher = !userOverride && p.isSigned
+        // A fingerprint of your own replaces the profile's pin, and with it the profile's key: the key must come
+        // from you.
+        let normalize = { (f: String) in f.uppercased().filter { $0 != " " } }
+        if let own = req.keyFingerprint, req.keyring == nil, !req.noSignature, !userOverride,
+           p.iso.keyFingerprint.map(normalize) != normalize(own) {
+            throw .invalid("--key-fingerprint \(own) needs --keyring FILE holding that key: the profile's key "
+                + "(\(p.iso.keyFingerprint ?? "none")) is not used for a fingerprint you name.")
+        }
         if req.noSignature || userOverride {
             signature = nil
         } else if signedByPublisher, keyring == nil, let fpr = p.iso.keyFingerprint {
@@ -259,7 +267,7 @@ public struct MachineCreator: Sendable {
             let actual: Digest
             do { actual = try FileHasher.digest(path: local, algorithm: expected.algorithm) } catch { throw .io(error) }
             guard actual == expected else {
-                throw .download(.verification(.mismatch(file: local, expected: expected, actual: actual, keptAt: nil)))
+                throw .download(.verification(.localMismatch(file: local, expected: expected, actual: actual)))
             }
             if let check = plan.verifyDownload {
                 do { try check(local) } catch let e as SignatureError { throw .download(.signature(e)) } catch {
@@ -308,20 +316,47 @@ public struct MachineCreator: Sendable {
             }
         }
         let dest = downloads + "/" + fileName
-        log("fetching \(urls[0])")
+        // Said only when bytes will come over the network, not when a cache entry or a finished download serves.
+        let cached = plan.expected.flatMap { downloader.cachePath(for: $0) }.map { access($0, F_OK) == 0 } ?? false
+        if !cached && access(dest, F_OK) != 0 { log("fetching \(urls[0])") }
         let report: DownloadReport
         do {
             report = try downloader.fetch(DownloadRequest(urls: urls, destination: dest, expected: plan.expected,
                                                           verifyBeforeCommit: plan.verifyDownload,
                                                           maximumBytes: plan.expectedSize,
                                                           maximumSource: "the size the checksum file states"))
-        } catch { throw .download(error) }
+        } catch {
+            throw .download(Self.discardFailedDownload(error, destination: dest,
+                                                       privateFolder: cacheDirectory == nil ? downloads : nil))
+        }
         if let note = report.cacheNote, !report.fromCache { warnings.append(note) }
         let how = report.fromCache ? "from the cache, " + (report.cacheNote ?? "re-hashed before use")
             : report.alreadyPresent ? "already downloaded" : "downloaded"
         let checksumOutcome = report.digest.map { "\($0) verified, \(how)" + source(plan) }
             ?? "NOT verified (--checksum none)"
         return (dest, report.digest, checksumOutcome, signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
+    }
+
+    /// Removes what a failed download of `create` left: the `.corrupt` copy of a checksum mismatch (in the cache's
+    /// `downloads/` folder too; create keeps nothing it refused) and, in the private `DIR/.vmprov-downloads`
+    /// folder, the part of a download that failed for good and the folder once empty. The part of a network failure
+    /// (`isTemporary`) stays there so that the next run resumes it. Returns the error to report (a mismatch no
+    /// longer names a kept copy).
+    static func discardFailedDownload(_ error: DownloadError, destination dest: String,
+                                      privateFolder: String?) -> DownloadError {
+        var reported = error
+        if case let .verification(.mismatch(file, expected, actual, kept?)) = error {
+            unlink(kept)
+            reported = .verification(.mismatch(file: file, expected: expected, actual: actual, keptAt: nil))
+        }
+        if let privateFolder {
+            if !error.isTemporary {
+                unlink(dest + ".partial")
+                unlink(dest + ".partial.info")
+            }
+            rmdir(privateFolder)  // only when empty
+        }
+        return reported
     }
 
     /// Where the digest came from, for the summary.

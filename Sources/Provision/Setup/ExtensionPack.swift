@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Whether RDP (the VRDE server) on this VirtualBox needs the Oracle VirtualBox Extension Pack.
 ///
 /// True before 7.2.6, false from 7.2.6 on. Source: VirtualBox 7.2.6's changelog ("RDP: The VRDP server was moved
@@ -43,7 +49,9 @@ public struct ExtensionPack: Sendable {
     /// Downloads the pack for the installed VirtualBox (verified against that release's SHA256SUMS), then installs it.
     public func installMatching(base: String?, into folder: String, log: (String) -> Void) throws(SetupError) {
         let version: VBoxVersion
-        do { version = try tools.version() } catch { throw SetupError("cannot read VirtualBox's version: \(error)") }
+        do { version = try tools.version() } catch {
+            throw SetupError("--extpack auto: cannot read VirtualBox's version: \(error)", kind: .unavailable)
+        }
         let name = Self.fileName(for: version)
         let dir = (base ?? Self.defaultBase) + "/" + version.number + "/"
         log("extension pack: VirtualBox \(version) → \(dir)\(name)")
@@ -93,6 +101,11 @@ public struct ExtensionPack: Sendable {
     /// means for RDP on the installed VirtualBox.
     /// - Throws: `SetupError` when the pack is unreadable or VBoxManage refuses it.
     public func installFile(_ pack: String, log: (String) -> Void) throws(SetupError) {
+        var st = stat()
+        guard stat(pack, &st) == 0 else {
+            throw SetupError("--extpack \(pack): no such file; give the path of a .vbox-extpack file, auto (the pack "
+                + "for the installed VirtualBox) or none.", kind: .notFound)
+        }
         try install(pack, log: log)
         if let version = try? tools.version() { Self.describeRDP(version: version, pack: pack, log: log) }
     }

@@ -6,8 +6,23 @@ import Musl
 
 /// Why a setup step failed; names the file, the id or the holder.
 public struct SetupError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure, for the exit code.
+    public enum Kind: Sendable, Equatable {
+        /// Bad data or a refusal (the default).
+        case data
+        /// A bad option value (`--vmdir` outside `--root`).
+        case usage
+        /// A file or folder that was named is not there (`--root`, its account files, `--extpack FILE`).
+        case notFound
+        /// A required tool is missing or failed (VBoxManage for `--extpack auto`).
+        case unavailable
+    }
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public var kind: Kind
+    public init(_ message: String, kind: Kind = .data) {
+        self.message = message
+        self.kind = kind
+    }
     public var description: String { message }
 }
 
@@ -67,11 +82,50 @@ public struct ImageSetup: Sendable {
     func entries(_ file: String) throws(SetupError) -> [Entry] {
         let path = inRoot(file)
         let bytes: [UInt8]
-        do { bytes = try TempFiles.read(path) } catch { throw SetupError("\(path): \(error.description)") }
+        do { bytes = try TempFiles.read(path) } catch {
+            // The IOError names the path already.
+            throw SetupError(error.description + (error.code == ENOENT ? "; " + Self.accountFilesAdvice(root) : ""),
+                             kind: error.code == ENOENT ? .notFound : .data)
+        }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated().compactMap { n, line in
             let f = line.split(separator: ":", omittingEmptySubsequences: false)
             guard f.count >= 3, let id = UInt32(f[2]) else { return nil }
             return Entry(name: String(f[0]), id: id, line: n + 1)
+        }
+    }
+
+    /// The account files groupadd and useradd update under `--root`.
+    public static let accountFiles = ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"]
+
+    static func accountFilesAdvice(_ root: String) -> String {
+        "--root \(root) must be a system tree holding " + accountFiles.map { String($0.dropFirst()) }.joined(separator: ", ")
+            + " (for example a distribution's root file system); give such a folder, or leave out --root to use /"
+    }
+
+    /// Checked before any step runs: the root folder exists, and when a user is to be made it holds the account
+    /// files (`etc/passwd`, `etc/group`, `etc/shadow`, `etc/gshadow`).
+    /// - Throws: `SetupError` of kind `.notFound` naming the missing path once and what the root must hold.
+    public func checkRoot(forUser: Bool) throws(SetupError) {
+        var st = stat()
+        guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw SetupError("--root \(root): no such folder; " + Self.accountFilesAdvice(root) + ".", kind: .notFound)
+        }
+        guard forUser else { return }
+        for file in Self.accountFiles where access(inRoot(file), F_OK) != 0 {
+            throw SetupError("\(inRoot(file)): no such file; " + Self.accountFilesAdvice(root) + ".", kind: .notFound)
+        }
+    }
+
+    /// Checked before any step runs: every existing folder on the way to `path` (inside the root) stays inside the
+    /// root once symlinks are followed. Nothing is created.
+    /// - Throws: `SetupError` of kind `.usage` for `..` above the root, the root itself, or a symlink leading out.
+    public func checkInside(_ path: String, what: String) throws(SetupError) {
+        let parts = try segments(of: path, what: what)
+        guard root != "/", Self.realPath(root) != nil else { return }
+        var current = root
+        for part in parts {
+            current += "/" + part
+            do { try mustStayInside(current, what: what + " " + path) } catch { throw SetupError(error.message, kind: .usage) }
         }
     }
 

@@ -34,6 +34,15 @@ public enum ComposePorts {
         return ranges.map { PublishedPort(first: $0.lowerBound, last: $0.upperBound, proto: .tcp) }
     }
 
+    /// The value for `VRDP` in docker/.env, whose compose.yml publishes one item (a port or a range), and the
+    /// list's other items, which need `ports:` entries of their own (`5000-5050,5100` gives `5000-5050` and `5100`).
+    /// A list that does not parse gives the default 3389 and nothing else.
+    public static func vrdpVariable(_ ports: String) -> (value: String, others: [PublishedPort]) {
+        let all = vrde(ports)
+        guard let first = all.first else { return ("3389", []) }
+        return (first.spec, Array(all.dropFirst()))
+    }
+
     /// The entry for a NAT rule's host port.
     public static func forward(_ rule: PortForward) -> PublishedPort {
         PublishedPort(first: rule.hostPort, proto: rule.proto)

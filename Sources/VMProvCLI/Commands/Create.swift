@@ -53,7 +53,8 @@ struct Create: ParsableCommand {
     @Option(help: ArgumentHelp("Machine name (default: the profile's).", valueName: "vm"))
     var name: String?
 
-    @Option(help: ArgumentHelp("Parent folder (default: $VMDIR, then ./vms).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Parent folder of the new machine folder (default: ./vms; not $VMDIR, which names one "
+        + "machine's folder).", valueName: "dir"))
     var dir: String?
 
     @Option(help: ArgumentHelp("Use a local installer ISO instead of downloading.", valueName: "path"))
@@ -102,7 +103,8 @@ struct Create: ParsableCommand {
     func run() throws {
         let p: Profile
         do { p = try Catalog.standard().load(profile) } catch { throw CLIError(error.description, code: error.exitCode) }
-        let directory = dir ?? Output.env("VMDIR") ?? "vms"
+        // $VMDIR is one machine's folder (TARGET's default, the container's /vms), never the parent of new ones.
+        let directory = dir ?? "vms"
         var req = CreateRequest(profile: p, name: name ?? p.name, directory: directory, identity: try identity())
         req.isoPath = iso
         req.isoURL = isoUrl
@@ -162,7 +164,10 @@ struct Create: ParsableCommand {
         let warnings = r.findings.filter { $0.severity == .warning }
         if !warnings.isEmpty { Output.out("  check: \(warnings.count) warning(s): " + warnings.map(\.message).joined(separator: "; ")) }
         Output.out("Next steps:")
-        Output.out("  1. In docker/.env set VMSRC=\(absolute(r.folder)) and VRDP=\(ports.split(separator: ",").first ?? "3389")")
+        let vrdp = ComposePorts.vrdpVariable(ports)
+        Output.out("  1. In docker/.env set VMSRC=\(absolute(r.folder)) and VRDP=\(vrdp.value)"
+            + (vrdp.others.isEmpty ? "" : " (VRDP holds one item of \(ports); "
+                + vrdp.others.map(\.spec).joined(separator: ", ") + " need the entries below)"))
         Output.out("  2. ./set-perm-vmsrc        (gives the container user the folder)")
         Output.out("  3. docker compose -f docker/compose.yml --env-file docker/.env up -d")
         Output.out("  Publish these in compose.yml (the container exposes only what compose maps):")

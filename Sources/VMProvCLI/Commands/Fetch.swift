@@ -28,6 +28,15 @@ struct VerifyOptions: ParsableArguments {
     @Flag(help: "Do not check signatures, even with a key given (a warning is printed).")
     var noSignature = false
 
+    /// Checked while the options are parsed, so a bad value prints the subcommand's own usage (exit 64).
+    func validate() throws {
+        if signature != nil && noSignature {
+            throw ValidationError("--signature and --no-signature contradict each other: drop one of them (keep "
+                + "--signature to check it, or drop it and keep --no-signature to check none).")
+        }
+        do { _ = try ChecksumSpec(checksum) } catch { throw ValidationError(error.description) }
+    }
+
     func request() throws -> VerificationRequest {
         let spec: ChecksumSpec
         do { spec = try ChecksumSpec(checksum) } catch { throw ValidationError(error.description) }
@@ -249,7 +258,7 @@ struct Verify: ParsableCommand {
             }
             let actual = try FileHasher.digest(path: file, algorithm: expected.algorithm)
             guard actual == expected else {
-                throw CLIError(ChecksumError.mismatch(file: file, expected: expected, actual: actual, keptAt: nil).description,
+                throw CLIError(ChecksumError.localMismatch(file: file, expected: expected, actual: actual).description,
                                code: VMProvExit.dataError)
             }
             if let check = plan.verifyDownload {

@@ -51,13 +51,14 @@ struct Setup: ParsableCommand {
         // Checked before any step runs, so a bad name or folder changes nothing.
         do {
             if let user { try ImageSetup.validateUserName(user) }
-            if let vmdir { _ = try ImageSetup(root: root) { _ in }.segments(of: vmdir, what: "--vmdir") }
+            if let vmdir { try ImageSetup(root: root) { _ in }.checkInside(vmdir, what: "--vmdir") }
         } catch { throw ValidationError(error.message) }
     }
 
     func run() throws {
         let setup = ImageSetup(root: root) { Output.out("setup: \($0)") }
         do {
+            if root != "/" { try setup.checkRoot(forUser: user != nil) }
             if let timezone { try setup.timezone(timezone) }
             if let user, let uid { try setup.user(user, uid: uid) }
             if let vmdir, let uid { try setup.directory(vmdir, uid: uid, mode: 0o750) }
@@ -79,7 +80,18 @@ struct Setup: ParsableCommand {
                 try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
             }
         } catch let e as SetupError {
-            throw CLIError(e.message, code: e.message.contains("does not exist") ? VMProvExit.noInput : VMProvExit.dataError)
+            throw CLIError(e.message, code: e.exitCode)
+        }
+    }
+}
+
+extension SetupError {
+    var exitCode: Int32 {
+        switch kind {
+        case .usage: return VMProvExit.usage
+        case .notFound: return VMProvExit.noInput
+        case .unavailable: return VMProvExit.unavailable
+        case .data: return message.contains("does not exist") ? VMProvExit.noInput : VMProvExit.dataError
         }
     }
 }
