@@ -145,19 +145,23 @@ struct NewUserTests {
         #expect(step.contains("VRDP=5000-5050") && step.contains("5100"), "\(step)")
         #expect(r.stdout.contains("\"127.0.0.1:5100:5100\""), "\(r.stdout)")
     }
-    @Test func createsDirDefaultIsVmsHereNotVMDIR() throws {
+    @Test func createsDirDefaultIsVMDIRThenVms() throws {
         let dir = TempDir()
         let payload = randomData(5000)
         let iso = dir.write("w.iso", bytes: payload)
         let here = TempDir()
-        let machine = TempDir()
-        let r = try vmprov(["create", "--profile", "windows11", "--iso", iso.path, "--checksum",
-                            "sha256:\(try sha256sum(payload))", "--disk-size", "64M", "--quiet"],
-                           environment: Self.env.merging(["VMPROV_CACHE": TempDir().path, "VMDIR": machine.path]) { $1 },
+        let parent = TempDir()
+        let args = ["create", "--profile", "windows11", "--iso", iso.path, "--checksum",
+                    "sha256:\(try sha256sum(payload))", "--disk-size", "64M", "--quiet"]
+        let r = try vmprov(args, environment: Self.env.merging(["VMPROV_CACHE": TempDir().path, "VMDIR": parent.path]) { $1 },
                            currentDirectory: here.path)
         #expect(r.status == 0, "\(r.output)")
-        #expect(FileManager.default.fileExists(atPath: here.file("vms/windows11/windows11.vbox").path), "\(r.stdout)")
-        #expect(leftovers(machine).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: parent.file("windows11/windows11.vbox").path), "\(r.stdout)")
+        #expect(leftovers(here).isEmpty)
+        let v = try vmprov(args, environment: Self.env.merging(["VMPROV_CACHE": TempDir().path]) { $1 },
+                           currentDirectory: here.path)
+        #expect(v.status == 0, "\(v.output)")
+        #expect(FileManager.default.fileExists(atPath: here.file("vms/windows11/windows11.vbox").path), "\(v.stdout)")
     }
 }
 

@@ -53,8 +53,7 @@ struct Create: ParsableCommand {
     @Option(help: ArgumentHelp("Machine name (default: the profile's).", valueName: "vm"))
     var name: String?
 
-    @Option(help: ArgumentHelp("Parent folder of the new machine folder (default: ./vms; not $VMDIR, which names one "
-        + "machine's folder).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Parent folder of the new machine folder (default: $VMDIR, then ./vms).", valueName: "dir"))
     var dir: String?
 
     @Option(help: ArgumentHelp("Use a local installer ISO instead of downloading.", valueName: "path"))
@@ -103,8 +102,8 @@ struct Create: ParsableCommand {
     func run() throws {
         let p: Profile
         do { p = try Catalog.standard().load(profile) } catch { throw CLIError(error.description, code: error.exitCode) }
-        // $VMDIR is one machine's folder (TARGET's default, the container's /vms), never the parent of new ones.
-        let directory = dir ?? "vms"
+        // The documented contract: --dir, then $VMDIR, then ./vms (for create, $VMDIR is the parent folder).
+        let directory = dir ?? Output.env("VMDIR") ?? "vms"
         var req = CreateRequest(profile: p, name: name ?? p.name, directory: directory, identity: try identity())
         req.isoPath = iso
         req.isoURL = isoUrl
