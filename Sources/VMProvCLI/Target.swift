@@ -115,10 +115,14 @@ enum EditSession {
     }
 
     /// How long an edit waits for another vmprov edit of the same machine folder: `$VMPROV_LOCK_TIMEOUT`
-    /// seconds, default 30.
-    static func lockTimeout() -> Double {
-        guard let text = Output.env("VMPROV_LOCK_TIMEOUT"), let seconds = Double(text), seconds >= 0 else { return 30 }
-        return seconds
+    /// seconds, default 30, read like every other seconds setting (0 to a day; `inf`, `nan`, negatives and
+    /// exponents are refused with exit 64 instead of waiting forever or silently using the default).
+    static func lockTimeout() throws -> Double {
+        do {
+            return try RunnerConfig.seconds("VMPROV_LOCK_TIMEOUT", Output.env("VMPROV_LOCK_TIMEOUT"), fallback: 30)
+        } catch {
+            throw CLIError(error.description, code: VMProvExit.usage)
+        }
     }
 
     /// The compose `ports:` entries that publish host ports on loopback.
