@@ -129,6 +129,19 @@ struct ConcurrentEditTests {
         #expect(bytes(url) != Data(text.utf8))
     }
 
+    /// VMPROV_LOCK_TIMEOUT is a seconds setting like STOP_TIMEOUT: `inf` would wait forever behind a stuck
+    /// writer, and `nan`, negatives or exponents silently became 30. Each is refused (64, naming the variable)
+    /// before the file is touched (the edit would otherwise change it: the sample has no RemoteDisplay).
+    @Test(arguments: ["inf", "nan", "-1", "1e3", "86401", "abc"])
+    func aHostileLockTimeoutIsRefused(value: String) throws {
+        let dir = TempDir()
+        let url = dir.write("demo.vbox", sample)
+        let r = try vmprov(["disable-rdp", url.path, "--force"], environment: ["VMPROV_LOCK_TIMEOUT": value])
+        #expect(r.status == 64, "\(r.output)")
+        #expect(r.stderr.contains("VMPROV_LOCK_TIMEOUT"), "\(r.stderr)")
+        #expect(bytes(url) == Data(sample.utf8))
+    }
+
     /// A crashed save leaves `NAME.vbox-tmp.XXXXXX`; the next edit (under the lock) removes it, and discovery
     /// never takes it for a machine.
     @Test func leftoversOfACrashAreRemovedUnderTheLock() throws {

@@ -130,6 +130,13 @@ struct EditCommandTests {
         try expectRefusedUntouched(args, file: sample, code: code, message: message, stdin: "pw\n")
     }
 
+    /// A NUL in the password: the digest of the bytes after it could never match a login (RDP clients and
+    /// VBoxAuthSimple treat the password as a C string), so it is refused instead of stored silently.
+    @Test func aPasswordWithANulIsRefused() throws {
+        try expectRefusedUntouched(["enable-rdp", "--force", "--user", "bob", "--password-stdin"], file: sample, code: 64,
+                                   message: "contains a NUL byte", stdin: "p\u{0}w\n")
+    }
+
     @Test func emptyPasswordIsRefused() throws {
         try expectRefusedUntouched(["enable-rdp", "--user", "bob", "--password-stdin"], file: sample, code: 64,
                                    message: "no password", stdin: "\n")

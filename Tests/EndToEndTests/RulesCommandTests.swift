@@ -88,6 +88,49 @@ struct RulesCommandTests {
         #expect(try vmprov(["check", ok.path]).status == 0)
     }
 
+    /// add-forward refused a rule name with a control character while check passed the same rule in the file:
+    /// the two now give one verdict, from the one checker (an error in both).
+    @Test func aControlCharacterInARuleNameIsOneVerdict() throws {
+        for name in ["a\tb", "a\nb", "a\u{1}b", "a\u{7F}b"] {
+            try expectRefusedUntouched(["add-forward", "--force", "--name", name, "--host-port", "8080", "--guest-port", "80"],
+                                       file: twoNAT, code: 65, message: "contains a control character")
+        }
+        // An address with a character XML cannot hold is refused in plain words, not as an internal error.
+        try expectRefusedUntouched(["add-forward", "--force", "--rule", "web,tcp,127.0.0.1\u{1},8080,,80"], file: twoNAT,
+                                   code: 65, message: "contains a control character a settings file cannot hold")
+        let dir = TempDir()
+        let url = dir.write("bad.vbox", twoNAT.replacingOccurrences(of: "<NAT localhost-reachable=\"false\"/>", with: """
+            <NAT localhost-reachable="false">
+                <Forwarding name="a&#9;b" proto="1" hostip="" hostport="8080" guestip="" guestport="80"/>
+              </NAT>
+            """))
+        let check = try vmprov(["check", url.path])
+        #expect(check.status == 65, "\(check.output)")
+        #expect(check.stdout.contains("the rule name \"a\\u{9}b\" contains a control character"), "\(check.stdout)")
+        #expect(!check.stdout.contains("\t"), "the tab is shown escaped")
+    }
+
+    /// VirtualBox reads an attribute by its local name in any namespace, the first one written: with
+    /// `x:enabled="false"` on RemoteDisplay, adding a plain `enabled="true"` after it changed nothing VirtualBox
+    /// sees, yet enable-rdp said "RDP enabled". The edit now changes the attribute VirtualBox reads.
+    @Test func enableRDPEditsThePrefixedAttributeVirtualBoxReads() throws {
+        let dir = TempDir()
+        let text = twoNAT.replacingOccurrences(of: "<RemoteDisplay enabled=\"true\" port=\"5000-5050,5100\"/>",
+                                               with: "<RemoteDisplay xmlns:x=\"urn:x\" x:enabled=\"false\" port=\"5000-5050,5100\"/>")
+        let url = dir.write("m.vbox", text)
+        #expect(try vmprov(["show", url.path]).stdout.contains("RDP:       off"))
+        let r = try vmprov(["enable-rdp", url.path, "--force", "--address", "127.0.0.1"])
+        #expect(r.status == 0, "\(r.output)")
+        let saved = String(decoding: bytes(url), as: UTF8.self)
+        let line = saved.split(separator: "\n").first { $0.contains("<RemoteDisplay") } ?? ""
+        #expect(line.contains("x:enabled=\"true\"") && !line.contains(" enabled="), "no second, ignored attribute: \(line)")
+        #expect(try vmprov(["show", url.path]).stdout.contains("RDP:       on"))
+        let off = try vmprov(["disable-rdp", url.path, "--force"])
+        #expect(off.status == 0, "\(off.output)")
+        #expect(String(decoding: bytes(url), as: UTF8.self).contains("x:enabled=\"false\""))
+        #expect(try vmprov(["show", url.path]).stdout.contains("RDP:       off"))
+    }
+
     @Test func checkFollowsWhatVirtualBox7Reads() throws {
         let dir = TempDir()
         // 1.10 (VirtualBox 3.2): read and converted by 7.x, so check reports a warning and exits 0; edits refuse it.

@@ -110,6 +110,41 @@ struct SetPermTests {
         #expect(calls(dir).isEmpty, "no chown or chmod ran")
     }
 
+    /// Folders that are not a VM's even though they are not in the top-level list: /var's service folders and the
+    /// trees below logs and caches, a user's home folder as a whole, and the project holding the compose file
+    /// (`VMSRC=..` from docker/). Refused before any chown or chmod, with --dry-run too.
+    @Test(arguments: [
+        ("VMSRC=/var/log\nVBUID=1000\n", "resolves to /var/log, a system folder"),
+        ("VMSRC=/var/lib/dpkg\nVBUID=1000\n", "resolves to /var/lib/dpkg, a system folder"),
+        ("VMSRC=/var/cache/..//cache/.\nVBUID=1000\n", "resolves to /var/cache, a system folder"),
+        ("VMSRC=HOME/\nVBUID=1000\n", "a user's home folder"),
+        ("VMSRC=..\nVBUID=1000\n", "which holds"),
+        ("VMSRC=.\nVBUID=1000\n", "which holds"),
+        ("VMSRC=../..\nVBUID=1000\n", "which holds"),
+    ])
+    func serviceHomeAndProjectFoldersAreRefused(envText: String, message: String) throws {
+        let dir = TempDir()
+        let home = dir.file("home/me").path
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.file("project/vms/ubuntu").path, withIntermediateDirectories: true)
+        let compose = dir.write("project/docker/compose.yml", "services: {}\n")
+        let envFile = dir.write("project/docker/.env", envText.replacingOccurrences(of: "HOME", with: home))
+        var env = Self.recordingPath(dir)
+        env["HOME"] = home
+        for dry in [false, true] {
+            let r = try run(which("bash")!, [Self.script, "--env", envFile.path, "--compose", compose.path]
+                            + (dry ? ["--dry-run"] : []), environment: env)
+            #expect(r.status == 65, "\(r.output)")
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+            #expect(!r.stdout.contains("would run"), "\(r.stdout)")
+        }
+        #expect(calls(dir).isEmpty, "no chown or chmod ran")
+        // The VM's own folder beside them is still accepted.
+        let ok = dir.write("project/docker/ok.env", "VMSRC=../vms/ubuntu\nVBUID=1000\n")
+        let r = try run(which("bash")!, [Self.script, "--env", ok.path, "--compose", compose.path, "--dry-run"], environment: env)
+        #expect(r.status == 0, "\(r.output)")
+    }
+
     /// docker compose resolves a relative bind-mount source against the compose file's folder, not the env
     /// file's; the script does the same, so `--env` elsewhere (and the shipped `.env`) name the folder compose mounts.
     @Test func aRelativeVMSRCIsResolvedAsComposeResolvesIt() throws {

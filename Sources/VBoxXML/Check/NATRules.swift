@@ -186,6 +186,15 @@ public struct NetworkFinding: Sendable, Equatable {
 /// error, so both commands give the same verdict. Errors are what makes VirtualBox refuse the file, the machine
 /// fail to start, or a rule bind somewhere other than written; warnings are what VirtualBox changes silently.
 public enum NATRules {
+    /// A name for a message: control characters as `\u{N}`, so they cannot move the terminal's cursor.
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for ch in text.unicodeScalars {
+            if ch.value < 0x20 || ch.value == 0x7F { out += "\\u{\(String(ch.value, radix: 16))}" } else { out.unicodeScalars.append(ch) }
+        }
+        return out
+    }
+
     /// Checks the adapters, their rules and their host binds (against each other and the VRDE server).
     public static func check(_ model: NetworkModel) -> [NetworkFinding] {
         var out: [NetworkFinding] = []
@@ -230,6 +239,11 @@ public enum NATRules {
                 if f.name.contains(",") {
                     add(.error, r.element, "the rule name \"\(f.name)\" contains a comma, which breaks the rule sent to "
                         + "the NAT engine (\"invalid character in NAT rule name\")")
+                }
+                if f.name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                    add(.error, r.element, "the rule name \"\(Self.escaped(f.name))\" contains a control character; "
+                        + "VBoxManage prints rules one per line (showvminfo --machinereadable, the runner's view), so "
+                        + "such a name breaks every reader of them. Choose a plain name")
                 }
                 if let p = r.protoText, VBoxValue.uint(p) != 0, VBoxValue.uint(p) != 1 {
                     if VBoxValue.uint(p) == nil {

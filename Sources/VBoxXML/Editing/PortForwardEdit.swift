@@ -38,8 +38,18 @@ extension VBoxSettings {
             throw .conflict(path: path, message: "the rule name \"\(rule.name)\" contains a comma, which VirtualBox "
                 + "refuses (\"invalid character in NAT rule name\"). Choose a name without commas.")
         }
-        guard !rule.name.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
-            throw .conflict(path: path, message: "the rule name contains a control character. Choose a plain name.")
+        // The checker (NATRules) reports control characters in names; those XML cannot hold (C0 but tab, LF, CR)
+        // would not even reach it, so all are refused here in the checker's words.
+        guard !rule.name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw .conflict(path: path, message: "the rule name \"\(NATRules.escaped(rule.name))\" contains a control "
+                + "character; VBoxManage prints rules one per line, so such a name breaks every reader of them. Choose a "
+                + "plain name.")
+        }
+        for (value, what) in [(rule.hostIP, "host"), (rule.guestIP, "guest")]
+        where value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0.value != 0x09 && $0.value != 0x0A
+                                                     && $0.value != 0x0D) || $0.value == 0xFFFE || $0.value == 0xFFFF }) {
+            throw .conflict(path: path, message: "the \(what) address \"\(NATRules.escaped(value))\" contains a control "
+                + "character a settings file cannot hold. Write an IPv4 address such as 127.0.0.1.")
         }
         for (value, what) in [(rule.hostPort, "host port"), (rule.guestPort, "guest port")] where !(1...65535).contains(value) {
             throw .conflict(path: path, message: "\(what) \(value) is outside 1-65535 (VirtualBox fails to start a "

@@ -74,22 +74,35 @@ extension VBoxSettings {
 
     /// Sets one attribute, keeping its quotes and place; adds it at the end of the start tag when absent.
     /// Returns self unchanged when the value is already there.
+    ///
+    /// The attribute is the one VirtualBox reads: the first whose local name is `name`, whatever its prefix
+    /// (`x:enabled="false"` is `enabled` to VirtualBox, so a second, unprefixed `enabled` would be ignored).
+    /// - Throws: `.invalid` when the edited element does not read back with the value (nothing is saved).
     public func settingAttribute(_ name: String, to value: String, on index: Int) throws(VBoxXMLError) -> VBoxSettings {
         let element = elements[index]
-        if let current = element.attribute(name), current == value,
-           element.span.attributeValues[name] != nil {
+        let existing = element.span.attributeValues.first(localName: name)
+        if let current = element.attribute(name), current == value, existing != nil {
             return self
         }
-        if let existing = element.span.attributeValues[name] {
-            return try replacing(existing.range, with: XMLText.escapeAttribute(value, quote: existing.quote))
+        let result: VBoxSettings
+        if let existing {
+            result = try replacing(existing.range, with: XMLText.escapeAttribute(value, quote: existing.quote))
+        } else {
+            let at = element.span.attributeInsertion
+            result = try replacing(at..<at, with: " \(name)=\"\(XMLText.escapeAttribute(value, quote: 0x22))\"")
         }
-        let at = element.span.attributeInsertion
-        return try replacing(at..<at, with: " \(name)=\"\(XMLText.escapeAttribute(value, quote: 0x22))\"")
+        // Attribute edits never add or remove elements, so the index still names the same element.
+        guard index < result.elements.count, result.elements[index].attribute(name) == value else {
+            throw .invalid(path: path, message: "\(location(of: index)) does not read back with \(name)=\"\(value)\" "
+                + "after the edit (unusual attributes on it); nothing was written. Edit this file with VirtualBox.")
+        }
+        return result
     }
 
-    /// Removes one attribute (and the space before it). Returns self when it is absent.
+    /// Removes one attribute (and the space before it), the one VirtualBox reads (see ``settingAttribute``).
+    /// Returns self when it is absent.
     public func removingAttribute(_ name: String, on index: Int) throws(VBoxXMLError) -> VBoxSettings {
-        guard let existing = elements[index].span.attributeValues[name] else { return self }
+        guard let existing = elements[index].span.attributeValues.first(localName: name) else { return self }
         // From the whitespace before the name to the closing quote.
         var start = existing.range.lowerBound - 1
         while start > 0, bytes[start - 1] != 0x20, bytes[start - 1] != 0x09,

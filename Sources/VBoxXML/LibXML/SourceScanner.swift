@@ -50,6 +50,18 @@ public struct AttributeSpans: Sendable, ExpressibleByDictionaryLiteral {
 
     /// Number of attributes.
     public var count: Int { entries.count }
+
+    /// The first attribute in document order whose local name (the part after a prefix) is `local`, namespace
+    /// declarations (`xmlns`, `xmlns:*`) left out: the one libxml2 lists first and VirtualBox reads
+    /// (`ElementNode::findAttribute` matches local names in any namespace), so `x:enabled` counts as `enabled`.
+    public func first(localName local: String) -> (qualifiedName: String, range: Range<Int>, quote: UInt8)? {
+        for e in entries {
+            if e.name == "xmlns" || e.name.hasPrefix("xmlns:") { continue }
+            let name = e.name.split(separator: ":", maxSplits: 1).last.map(String.init) ?? e.name
+            if name == local { return (e.name, e.range, e.quote) }
+        }
+        return nil
+    }
 }
 
 /// What the text before the root element says.

@@ -75,6 +75,12 @@ struct EnableRDP: ParsableCommand {
                     + "Pipe the password in, for example: printf '%s\\n' \"$PW\" | vmprov enable-rdp --user \(user) "
                     + "--password-stdin", code: VMProvExit.usage)
             }
+            // VBoxAuthSimple hashes the password the RDP client sent as a C string: a NUL ends it there, so a
+            // digest over bytes after a NUL could never match any login.
+            guard !password.utf8.contains(0) else {
+                throw CLIError("--password-stdin: the password contains a NUL byte, which no RDP client can send "
+                    + "(VBoxAuthSimple would never accept it). Give a password without one.", code: VMProvExit.usage)
+            }
             // VBoxAuthSimple compares lowercase hex SHA-256 of the raw password bytes.
             credentials = (user, StreamingHasher.sha256Hex(Array(password.utf8)))
         }
