@@ -120,6 +120,9 @@ struct EditCommandTests {
         (["enable-rdp", "--port", "3389, 3390"], 64, "digits only"),
         (["enable-rdp", "--port", "65536"], 64, "outside 1-65535"),
         (["enable-rdp", "--address", "localhost:1"], 64, "not an IP"),
+        // Control characters from the command line are shown escaped, never sent raw to the terminal or log.
+        (["enable-rdp", "--address", "1.2.3.4\n\u{1B}[2J"], 64, "--address 1.2.3.4\\n\\u{1B}[2J is not an IP"),
+        (["add-forward", "--name", "a,\rb", "--host-port", "22", "--guest-port", "1"], 64, "--name \"a,\\rb\" contains a comma"),
         (["enable-rdp", "--auth", "kerberos"], 64, "auth"),
         (["enable-rdp", "--user", "bob"], 64, "--password-stdin"),
         (["enable-rdp", "--password-stdin"], 64, "--user"),

@@ -148,8 +148,10 @@ public struct AtomicSave: Sendable {
         }
     }
 
+    /// Writes a new file at `path` (just unlinked by the caller): `O_EXCL`, so a file or hard link planted there in
+    /// between is never truncated or written through; the save fails instead and the `.vbox` stays as it was.
     static func plainWrite(_ bytes: [UInt8], to path: String, mode: mode_t) throws(VBoxXMLError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw .io(path: path, operation: "create it", reason: FileIO.describe(errno)) }
         defer { close(fd) }
         if let e = FileIO.writeAll(fd: fd, bytes) {

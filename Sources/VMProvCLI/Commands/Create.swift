@@ -95,7 +95,7 @@ struct Create: ParsableCommand {
     func validate() throws {
         if iso != nil && isoUrl != nil { throw ValidationError("give --iso or --iso-url, not both.") }
         if let u = isoUrl, !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
-            throw ValidationError("--iso-url \(u): only http and https URLs can be fetched.")
+            throw ValidationError("--iso-url \(URLText.printable(u)): only http and https URLs can be fetched.")
         }
     }
 

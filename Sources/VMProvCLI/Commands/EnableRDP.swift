@@ -57,10 +57,10 @@ struct EnableRDP: ParsableCommand {
             throw ValidationError("--password-stdin needs --user NAME.")
         }
         if let port, case .failure(let e) = ValueCheck.vrdePorts(port) {
-            throw ValidationError("--port \(port): \(e.message). Use N, N-M or a comma list such as 3389,5000-5010.")
+            throw ValidationError("--port \(URLText.printable(port)): \(e.message). Use N, N-M or a comma list such as 3389,5000-5010.")
         }
         if let address, !address.isEmpty, !ValueCheck.isIPAddress(address) {
-            throw ValidationError("--address \(address) is not an IP address.")
+            throw ValidationError("--address \(URLText.printable(address)) is not an IP address.")
         }
         if user != nil, let auth, auth != .external {
             throw ValidationError("--user needs --auth external (or no --auth), not --auth \(auth.rawValue).")

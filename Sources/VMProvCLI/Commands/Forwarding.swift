@@ -1,4 +1,5 @@
 import ArgumentParser
+import Provision
 import VBoxXML
 
 struct AddForward: ParsableCommand {
@@ -55,7 +56,7 @@ struct AddForward: ParsableCommand {
             }
             let fields = rule.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 6 else {
-                throw ValidationError("--rule \"\(rule)\" has \(fields.count) fields; it needs 6: "
+                throw ValidationError("--rule \"\(URLText.printable(rule))\" has \(fields.count) fields; it needs 6: "
                     + "name,proto,hostip,hostport,guestip,guestport (for example ssh,tcp,,2222,,22). "
                     + "A name cannot contain a comma.")
             }
@@ -67,7 +68,7 @@ struct AddForward: ParsableCommand {
                 + "--guest-port.")
         }
         if let name, name.contains(",") {
-            throw ValidationError("--name \"\(name)\" contains a comma, which VirtualBox refuses in NAT rule names.")
+            throw ValidationError("--name \"\(URLText.printable(name))\" contains a comma, which VirtualBox refuses in NAT rule names.")
         }
         return try make(name: name ?? "", proto: proto, hostIP: hostIp, hostPort: hostPort, guestIP: guestIp,
                         guestPort: guestPort)
@@ -76,7 +77,7 @@ struct AddForward: ParsableCommand {
     private func make(name: String, proto: String, hostIP: String, hostPort: String, guestIP: String,
                       guestPort: String) throws -> PortForward {
         guard let p = PortForward.Proto(rawValue: proto.lowercased()) else {
-            throw ValidationError("protocol \"\(proto)\" is not tcp or udp.")
+            throw ValidationError("protocol \"\(URLText.printable(proto))\" is not tcp or udp.")
         }
         let host: Int
         switch ValueCheck.port(hostPort, what: "host port") {

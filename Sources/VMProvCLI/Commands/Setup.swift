@@ -46,7 +46,7 @@ struct Setup: ParsableCommand {
         if (user == nil) != (uid == nil) { throw ValidationError("--user and --uid go together.") }
         if vmdir != nil && uid == nil { throw ValidationError("--vmdir needs --user and --uid (its owner).") }
         if let u = extpackUrl, !(u.hasPrefix("https://") || u.hasPrefix("http://")) {
-            throw ValidationError("--extpack-url \(u): only http and https.")
+            throw ValidationError("--extpack-url \(URLText.printable(u)): only http and https.")
         }
         // Checked before any step runs, so a bad name or folder changes nothing.
         do {
