@@ -561,8 +561,14 @@ public final class Runner: @unchecked Sendable {
 
     private func waitForServices() {
         let names: Set<String> = ["VBoxSVC", "VBoxXPCOMIPCD"]
+        // As PID 1 the services are our orphans: reap the ones that have exited already (a zombie is not running,
+        // so it would not be waited for, and nobody else would ever reap it).
+        reapChildren()
         var left = ProcessTable.find(names: names, uid: config.uid)
-        guard !left.isEmpty else { return }
+        guard !left.isEmpty else {
+            log(.info, "VirtualBox's services have exited")
+            return
+        }
         log(.info, "waiting for " + left.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
             + " to exit (up to \(Self.seconds(config.serviceExitTimeout)) s)")
         let deadline = Clock.now() + config.serviceExitTimeout
