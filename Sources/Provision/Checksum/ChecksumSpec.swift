@@ -100,20 +100,9 @@ public enum URLText {
         return percentDecode(last)
     }
 
+    /// `s` with `%XX` escapes decoded (invalid UTF-8 repaired); the bytes themselves: `percentDecodedBytes`.
     static func percentDecode(_ s: String) -> String {
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let b = bytes.first {
-            if b == UInt8(ascii: "%"), bytes.count >= 3,
-               let v = UInt8(String(decoding: bytes.dropFirst().prefix(2), as: UTF8.self), radix: 16) {
-                out.append(v)
-                bytes = bytes.dropFirst(3)
-            } else {
-                out.append(b)
-                bytes = bytes.dropFirst()
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        String(decoding: percentDecodedBytes(s), as: UTF8.self)
     }
 }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VBoxXML
 import CSystem
 
 /// Why the cache folder cannot be used. Names the folder, says what is wrong and what to do.
@@ -268,19 +269,9 @@ public struct DownloadCache: Sendable {
             throw CacheError(path: dir, reason: error.description)
         }
         defer { close(fd) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                return write(fd, base + off, raw.count - off)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                unlink(temp)
-                throw CacheError(path: temp, reason: "cannot write: \(String(cString: strerror(e)))")
-            }
-            off += n
+        if let e = FileIO.writeAll(fd: fd, bytes) {
+            unlink(temp)
+            throw CacheError(path: temp, reason: "cannot write: \(String(cString: strerror(e)))")
         }
         guard fchmod(fd, 0o444) == 0, fsync(fd) == 0 || errno == EINVAL, rename(temp, path) == 0 else {
             let e = errno

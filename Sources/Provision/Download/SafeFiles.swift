@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VBoxXML
 
 /// Opening the files a download creates (`DEST.partial`, `DEST.partial.info` and their temporaries) without ever
 /// following a symbolic link: `O_NOFOLLOW` always, `O_EXCL` for new files, and a clear refusal otherwise.
@@ -63,19 +64,7 @@ enum SafeFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw refusal(path, errno, operation: "create") }
         defer { close(fd) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                return write(fd, base + off, raw.count - off)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(IOError(path: path, operation: "write", code: errno))
-            }
-            if n == 0 { throw .io(IOError(path: path, operation: "write", code: EIO)) }
-            off += n
-        }
+        if let e = FileIO.writeAll(fd: fd, bytes) { throw .io(IOError(path: path, operation: "write", code: e)) }
     }
 
     /// Reads at most `limit` bytes of a regular file; through a link only with `followLinks` (a file the user

@@ -66,16 +66,20 @@ public enum FileIO {
     }
 
     /// Writes all bytes to a descriptor.
-    static func writeAll(fd: Int32, _ bytes: [UInt8]) -> Int32? {
+    /// Writes all of `bytes` to `fd`, retrying EINTR and short writes.
+    /// - Returns: nil when everything was written, else the errno (EIO for a write that made no progress).
+    public static func writeAll(fd: Int32, _ bytes: [UInt8]) -> Int32? {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in
-                write(fd, raw.baseAddress! + offset, raw.count - offset)
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return write(fd, base + offset, raw.count - offset)
             }
             if n < 0 {
                 if errno == EINTR { continue }
                 return errno
             }
+            if n == 0 { return EIO }
             offset += n
         }
         return nil
