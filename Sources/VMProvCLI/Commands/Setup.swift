@@ -79,19 +79,6 @@ struct Setup: ParsableCommand {
             default:
                 try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
             }
-        } catch let e as SetupError {
-            throw CLIError(e.message, code: e.exitCode)
-        }
-    }
-}
-
-extension SetupError {
-    var exitCode: Int32 {
-        switch kind {
-        case .usage: return VMProvExit.usage
-        case .notFound: return VMProvExit.noInput
-        case .unavailable: return VMProvExit.unavailable
-        case .data: return message.contains("does not exist") ? VMProvExit.noInput : VMProvExit.dataError
         }
     }
 }
