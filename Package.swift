@@ -72,6 +72,10 @@ let package = Package(
             dependencies: ["Provision", "TestSupport"]
         ),
         .testTarget(
+            name: "VMProvCLITests",
+            dependencies: ["VMProvCLI", "VBoxXML", "Provision"]
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["vmprov", "VBoxXML", "Provision", "TestSupport"]
         ),

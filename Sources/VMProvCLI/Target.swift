@@ -45,15 +45,11 @@ enum TargetResolver {
         var st = stat()
         guard stat(candidate, &st) == 0 else {
             throw CLIError("\(candidate): no such file or folder. Give a .vbox file or the folder that holds it"
-                + (given == nil ? " (from $VMDIR or the current folder)." : "."), code: VMProvExit.noInput)
+                + (given == nil ? " (from $VMDIR or the current folder)." : "."), kind: .noInput)
         }
         if (st.st_mode & S_IFMT) != S_IFDIR { return candidate }
         let found: VBoxFileDiscovery.Found
-        do {
-            found = try VBoxFileDiscovery.inFolder(candidate)
-        } catch {
-            throw CLIError(error.description, code: error.exitCode)
-        }
+        found = try VBoxFileDiscovery.inFolder(candidate)
         let names = found.machines.map(FileIO.basename)
         let base = candidate.hasSuffix("/") ? String(candidate.dropLast()) : candidate
         switch names.count {
@@ -66,15 +62,15 @@ enum TargetResolver {
                 throw CLIError("\(candidate): no machine settings file in this folder, only \(all): "
                     + "a copy VirtualBox keeps of \(original) when it raises the settings format, never the machine "
                     + "itself. Restore the machine's file (\(original), or \(original)-prev if present), or give "
-                    + "the copy's path explicitly (\(base)/\(name)) to use it anyway.", code: VMProvExit.noInput)
+                    + "the copy's path explicitly (\(base)/\(name)) to use it anyway.", kind: .noInput)
             }
             throw CLIError("\(candidate): no .vbox file in this folder. Give the path of the machine's .vbox file.",
-                           code: VMProvExit.noInput)
+                           kind: .noInput)
         case 1:
             return found.machines[0]
         default:
             throw CLIError("\(candidate): \(names.count) .vbox files in this folder (\(names.joined(separator: ", "))); "
-                + "name the one to use, for example \(base)/\(names[0]).", code: VMProvExit.usage)
+                + "name the one to use, for example \(base)/\(names[0]).", kind: .usage)
         }
     }
 }
@@ -93,7 +89,7 @@ enum EditSession {
         }
         throw CLIError("\(path): VBoxSVC is running for this user (pid \(pids)). VirtualBox keeps its own copy of "
             + "registered machines' settings and would overwrite this change. Stop the machine and wait for VBoxSVC "
-            + "to exit (about 5 s after the last VirtualBox client), or use --force.", code: VMProvExit.tempFailure)
+            + "to exit (about 5 s after the last VirtualBox client), or use --force.", kind: .tempFailure)
     }
 
     /// Runs an edit on TARGET, saves it if anything changed, and prints warnings and the compose hint.
@@ -118,9 +114,7 @@ enum EditSession {
     /// How long an edit waits for another vmprov edit of the same machine folder: `$VMPROV_LOCK_TIMEOUT`
     /// seconds, default 30, checked like every seconds setting (exit 64 naming the variable).
     static func lockTimeout() throws -> Double {
-        do {
-            return try RunnerConfig.seconds("VMPROV_LOCK_TIMEOUT", Output.env("VMPROV_LOCK_TIMEOUT"), fallback: 30)
-        } catch { throw CLIError(error.description, code: VMProvExit.usage) }
+        try RunnerConfig.seconds("VMPROV_LOCK_TIMEOUT", Output.env("VMPROV_LOCK_TIMEOUT"), fallback: 30)
     }
 
     /// The compose `ports:` entries that publish host ports on loopback.
@@ -141,7 +135,7 @@ enum EditSession {
         return { current in
             guard current.rawValue == step else { return }
             if crash { _exit(99) }
-            throw CLIError("save stopped after \(step) (VMPROV_TEST_SAVE_FAULT)", code: VMProvExit.ioError)
+            throw CLIError("save stopped after \(step) (VMPROV_TEST_SAVE_FAULT)", kind: .ioError)
         }
     }
 }

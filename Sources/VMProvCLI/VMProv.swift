@@ -15,7 +15,8 @@ public struct VMProv: ParsableCommand {
         abstract: "Create, edit and run VirtualBox guests headless, in a container or on any Linux host.",
         discussion: """
         Exit codes: 0 ok, 1 guest or VirtualBox failure, 64 usage, 65 bad data, 66 input not found, \
-        69 missing tool, 73 output exists, 74 I/O error, 75 busy or temporary failure.
+        69 missing tool, 70 run could not set up its signal handling, 73 output exists, 74 I/O error, \
+        75 busy or temporary failure.
         """,
         version: version,
         subcommands: [
@@ -29,17 +30,15 @@ public struct VMProv: ParsableCommand {
 
     public init() {}
 
-    /// Parses the command line, runs the command and exits with a documented code.
+    /// Parses the command line, runs the command and exits with a documented code: the one place errors become
+    /// exit codes (`HasExitCode`, see ExitCodes.swift); argument-parser's own errors exit through `exit(withError:)`.
     public static func runMain() -> Never {
         do {
             var command = try parseAsRoot()
             try command.run()
-            Glibc.exit(0)
-        } catch let error as CLIError {
-            Output.error(error.message)
-            Glibc.exit(error.code)
-        } catch let error as VBoxXMLError {
-            Output.error(error.description)
+            Glibc.exit(VMProvExit.ok)
+        } catch let error as any HasExitCode {
+            if !(error is AlreadyReported) { Output.error(error.description) }
             Glibc.exit(error.exitCode)
         } catch {
             exit(withError: error)

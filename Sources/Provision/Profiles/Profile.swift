@@ -56,9 +56,17 @@ public struct Profile: Sendable, Codable, Equatable {
 
 /// A profile that cannot be used; names the file and the key.
 public struct ProfileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What kind of failure, for the exit code.
+    public enum Kind: Sendable, Equatable, CaseIterable {
+        /// The profile cannot be used: a bad file, key or value (the default).
+        case invalid
+        /// No profile of that name exists.
+        case notFound
+    }
     public var file: String
     public var key: String?
     public var message: String
+    public var kind: Kind = .invalid
 
     public var description: String {
         "\(file)" + (key.map { ": \($0)" } ?? "") + ": \(message)"

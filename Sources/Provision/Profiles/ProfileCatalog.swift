@@ -53,7 +53,7 @@ public struct ProfileCatalog: Sendable {
         guard let file = files().first(where: { $0.name == name }) else {
             let known = files().map(\.name).joined(separator: ", ")
             throw ProfileError(file: name, key: nil, message: "no such profile; known: \(known.isEmpty ? "none" : known) "
-                + "(searched \(folders.joined(separator: ", ")))")
+                + "(searched \(folders.joined(separator: ", ")))", kind: .notFound)
         }
         return try Self.load(path: file.path)
     }

@@ -54,7 +54,7 @@ public struct ImageSetup: Sendable {
         var st = stat()
         guard stat(inRoot(target), &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw SetupError("--timezone \(zone): \(inRoot(target)) does not exist; install tzdata or pick a zone from "
-                + "\(inRoot("/usr/share/zoneinfo")).")
+                + "\(inRoot("/usr/share/zoneinfo")).", kind: .notFound)
         }
         let link = inRoot("/etc/localtime")
         try mustStayInside(inRoot("/etc"), what: "--timezone \(zone)")
@@ -256,7 +256,7 @@ public struct ImageSetup: Sendable {
     func mustStayInside(_ full: String, what: String) throws(SetupError) {
         guard root != "/" else { return }
         guard let realRoot = Self.realPath(root) else {
-            throw SetupError("--root \(root): does not exist; create it first.")
+            throw SetupError("--root \(root): does not exist; create it first.", kind: .notFound)
         }
         guard let real = Self.realPath(full) else { return }
         if real != realRoot && !real.hasPrefix(realRoot == "/" ? "/" : realRoot + "/") {

@@ -32,6 +32,8 @@ struct Check: ParsableCommand {
             let errors = findings.filter { $0.severity == .error }.count
             Output.out("\(settings.path): \(errors) error(s), \(findings.count - errors) warning(s).")
         }
-        if findings.contains(where: { $0.severity == .error }) { throw ExitCode(VMProvExit.dataError) }
+        if findings.contains(where: { $0.severity == .error }) {
+            throw AlreadyReported(CLIError("\(settings.path): the settings fail VirtualBox's reader rules", kind: .dataError))
+        }
     }
 }

@@ -18,23 +18,6 @@ enum Catalog {
     }
 }
 
-extension ProfileError {
-    var exitCode: Int32 { message.hasPrefix("no such profile") ? VMProvExit.noInput : VMProvExit.dataError }
-}
-
-extension CreateError {
-    var exitCode: Int32 {
-        switch self {
-        case .exists: return VMProvExit.cannotCreate
-        case .invalid: return VMProvExit.usage
-        case .download(let e): return e.exitCode
-        case .settings(let e): return e.exitCode
-        case .check: return VMProvExit.dataError
-        case .io(let e): return e.code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError
-        }
-    }
-}
-
 struct Create: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a machine folder from an OS profile: verified installer, NAME.vbox and a sparse NAME.vdi.",
@@ -101,7 +84,7 @@ struct Create: ParsableCommand {
 
     func run() throws {
         let p: Profile
-        do { p = try Catalog.standard().load(profile) } catch { throw CLIError(error.description, code: error.exitCode) }
+        p = try Catalog.standard().load(profile)
         // The documented contract: --dir, then $VMDIR, then ./vms (for create, $VMDIR is the parent folder).
         let directory = dir ?? Output.env("VMDIR") ?? "vms"
         var req = CreateRequest(profile: p, name: name ?? p.name, directory: directory, identity: try identity())
@@ -126,7 +109,7 @@ struct Create: ParsableCommand {
             report = try creator.create(req) { if !quiet { Output.note("vmprov: \($0)") } }
         } catch {
             progress.finish()
-            throw CLIError(error.description, code: error.exitCode)
+            throw error
         }
         progress.finish()
         for w in report.warnings { Output.warn(w) }
@@ -138,7 +121,7 @@ struct Create: ParsableCommand {
         var id = MachineIdentity.random()
         if let list = Output.env("VMPROV_TEST_UUIDS") {
             let uuids = list.split(separator: ",").compactMap { VBoxUUID(String($0)) }
-            guard uuids.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", code: VMProvExit.usage) }
+            guard uuids.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", kind: .usage) }
             id.machine = uuids[0]; id.disk = uuids[1]; id.installer = uuids[2]; id.guestAdditions = uuids[3]
         }
         if let mac = Output.env("VMPROV_TEST_MAC") { id.macAddress = mac }
@@ -202,7 +185,7 @@ struct ListProfiles: ParsableCommand {
 
     func run() throws {
         var rows: [Row] = []
-        var failed = false
+        var failure: ProfileError?
         for r in Catalog.standard().loadAll() {
             switch r {
             case .success(let p):
@@ -210,7 +193,7 @@ struct ListProfiles: ParsableCommand {
                                 signed: p.isSigned, downloadable: !p.iso.urls.isEmpty))
             case .failure(let e):
                 Output.error(e.description)
-                failed = true
+                failure = failure ?? e
             }
         }
         if json { try JSONOut.print(rows) } else {
@@ -219,7 +202,7 @@ struct ListProfiles: ParsableCommand {
                 Output.out(name + r.description + (r.downloadable ? "" : " (--iso PATH)") + (r.signed ? "" : " [unsigned]"))
             }
         }
-        if failed { throw ExitCode(VMProvExit.dataError) }
+        if let failure { throw AlreadyReported(failure) }
     }
 }
 
@@ -234,7 +217,7 @@ struct ShowProfile: ParsableCommand {
 
     func run() throws {
         let p: Profile
-        do { p = try Catalog.standard().load(name) } catch { throw CLIError(error.description, code: error.exitCode) }
+        p = try Catalog.standard().load(name)
         if json { return try JSONOut.print(p) }
         Output.out("name:          \(p.name)  (\(p.source))")
         Output.out("description:   \(p.description)")

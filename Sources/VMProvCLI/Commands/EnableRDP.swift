@@ -73,13 +73,13 @@ struct EnableRDP: ParsableCommand {
             guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                 throw CLIError("--password-stdin: standard input gave no password (an empty first line or none). "
                     + "Pipe the password in, for example: printf '%s\\n' \"$PW\" | vmprov enable-rdp --user \(user) "
-                    + "--password-stdin", code: VMProvExit.usage)
+                    + "--password-stdin", kind: .usage)
             }
             // VBoxAuthSimple hashes the password the RDP client sent as a C string: a NUL ends it there, so a
             // digest over bytes after a NUL could never match any login.
             guard !password.utf8.contains(0) else {
                 throw CLIError("--password-stdin: the password contains a NUL byte, which no RDP client can send "
-                    + "(VBoxAuthSimple would never accept it). Give a password without one.", code: VMProvExit.usage)
+                    + "(VBoxAuthSimple would never accept it). Give a password without one.", kind: .usage)
             }
             // VBoxAuthSimple compares lowercase hex SHA-256 of the raw password bytes.
             credentials = (user, StreamingHasher.sha256Hex(Array(password.utf8)))

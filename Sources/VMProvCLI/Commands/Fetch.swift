@@ -105,34 +105,7 @@ extension DownloadOptions {
 /// entry's home); never a shared temporary folder.
 enum CachePaths {
     static func root() throws -> String {
-        do { return try DownloadCache.defaultRoot(environment: Output.env) } catch {
-            throw CLIError("download cache: \(error.description)", code: VMProvExit.ioError)
-        }
-    }
-}
-
-extension DownloadError {
-    /// The README's exit codes: missing files 66, network trouble 75, refusals 65, tools 69.
-    var exitCode: Int32 {
-        switch self {
-        case .unsupportedScheme, .badFileName: return VMProvExit.usage
-        case .failed:
-            return isNotFound ? VMProvExit.noInput : isTemporary ? VMProvExit.tempFailure : VMProvExit.dataError
-        case .notFound: return VMProvExit.noInput
-        case .verification, .tooLarge, .oversize: return VMProvExit.dataError
-        case .signature(let e):
-            switch e {
-            case .gpgvMissing: return VMProvExit.unavailable
-            case .keyring(let path, _) where URLText.scheme(path) == nil && access(path, F_OK) != 0:
-                return VMProvExit.noInput
-            default: return VMProvExit.dataError
-            }
-        case .io(let e): return e.code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError
-        case .cache: return VMProvExit.ioError
-        case .exists, .unsafeFile: return VMProvExit.cannotCreate
-        case .busy: return VMProvExit.tempFailure
-        case .curlUnavailable, .curlOption: return VMProvExit.unavailable
-        }
+        do { return try DownloadCache.defaultRoot(environment: Output.env) } catch { throw DownloadError.cache(error) }
     }
 }
 
@@ -185,7 +158,7 @@ struct Fetch: ParsableCommand {
             dest = output
         } else {
             do { dest = try URLText.safeFileName(urls[0]) } catch {
-                throw CLIError(error.description + " Pass -o PATH.", code: VMProvExit.usage)
+                throw CLIError(error.description + " Pass -o PATH.", kind: .usage)
             }
         }
         // The name a checksum file lists: the URL's, else the destination's.
@@ -219,7 +192,7 @@ struct Fetch: ParsableCommand {
                 + (report.resumedFrom > 0 ? ", resumed at \(report.resumedFrom)" : "") + ".")
         } catch let e as DownloadError {
             progress.finish()
-            throw CLIError(e.description, code: e.exitCode)
+            throw e
         }
     }
 }
@@ -242,7 +215,7 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         guard FileHasher.size(file) > 0 || access(file, R_OK) == 0 else {
-            throw CLIError("\(file): no such file.", code: VMProvExit.noInput)
+            throw CLIError("\(file): no such file.", kind: .noInput)
         }
         let downloader = Downloader()
         let name = file.split(separator: "/").last.map(String.init) ?? file
@@ -258,19 +231,10 @@ struct Verify: ParsableCommand {
             }
             let actual = try FileHasher.digest(path: file, algorithm: expected.algorithm)
             guard actual == expected else {
-                throw CLIError(ChecksumError.localMismatch(file: file, expected: expected, actual: actual).description,
-                               code: VMProvExit.dataError)
+                throw ChecksumError.localMismatch(file: file, expected: expected, actual: actual)
             }
-            if let check = plan.verifyDownload {
-                do { try check(file) } catch let e as SignatureError {
-                    throw CLIError(e.description, code: DownloadError.signature(e).exitCode)
-                }
-            }
+            if let check = plan.verifyDownload { try check(file) }
             if !quiet { Output.out("\(file): OK (\(actual))") }
-        } catch let e as DownloadError {
-            throw CLIError(e.description, code: e.exitCode)
-        } catch let e as IOError {
-            throw CLIError(e.description, code: e.code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError)
         }
     }
 }

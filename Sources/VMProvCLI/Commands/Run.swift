@@ -13,19 +13,6 @@ func logLine(_ level: LogLevel, _ message: String) {
     Output.out(padded + message)
 }
 
-extension RunnerError {
-    var exitCode: Int32 {
-        switch self {
-        case .noMachine: return VMProvExit.noInput
-        case .registration: return VMProvExit.dataError
-        case .virtualBox: return VMProvExit.unavailable
-        case .headlessStartFailed: return VMProvExit.failure
-        case .signals: return 70
-        case .setting: return VMProvExit.usage
-        }
-    }
-}
-
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Boot the guest headless and supervise it (the container's main process).",
@@ -50,7 +37,7 @@ struct Run: ParsableCommand {
         let stopAction: GuestAction
         if let s = Output.env("STOP_ACTION") {
             guard let a = GuestAction(userValue: s) else {
-                throw CLIError("STOP_ACTION=\(s): use acpi, savestate or poweroff.", code: VMProvExit.usage)
+                throw CLIError("STOP_ACTION=\(s): use acpi, savestate or poweroff.", kind: .usage)
             }
             stopAction = a
         } else {
@@ -68,7 +55,7 @@ struct Run: ParsableCommand {
                                                           fallback: config.callTimeout, allowZero: false)
         } catch {
             logLine(.error, error.description)
-            throw ExitCode(error.exitCode)
+            throw AlreadyReported(error)
         }
         config.verbose = verbose
         if verbose {
@@ -83,7 +70,7 @@ struct Run: ParsableCommand {
             if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
         } catch let e as RunnerError {
             logLine(.error, e.description)
-            throw ExitCode(e.exitCode)
+            throw AlreadyReported(e)
         }
     }
 }
@@ -92,10 +79,8 @@ struct Run: ParsableCommand {
 /// VBoxSVC cannot hang `list`, `state` or `healthcheck`.
 func queryTools() throws -> VirtualBoxTools {
     var tools = VirtualBoxTools()
-    do {
-        tools.timeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"), fallback: 30,
-                                                 allowZero: false)
-    } catch { throw CLIError(error.description, code: VMProvExit.usage) }
+    tools.timeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"), fallback: 30,
+                                             allowZero: false)
     return tools
 }
 
@@ -107,9 +92,9 @@ struct MachineOption: ParsableArguments {
     func resolve(_ tools: VirtualBoxTools) throws -> String {
         if let vm { return vm }
         let list: [VMListEntry]
-        do { list = try tools.listVMs() } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
+        list = try tools.listVMs()
         guard let first = list.first(where: { !$0.inaccessible }) else {
-            throw CLIError("no machine is registered with VirtualBox for this user.", code: VMProvExit.noInput)
+            throw CLIError("no machine is registered with VirtualBox for this user.", kind: .noInput)
         }
         return first.uuid
     }
@@ -123,7 +108,7 @@ struct List: ParsableCommand {
     func run() throws {
         let list: [VMListEntry]
         let tools = try queryTools()
-        do { list = try tools.listVMs() } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
+        list = try tools.listVMs()
         for vm in list {
             Output.out("Name=\(vm.name)")
             Output.out("ID=\(vm.uuid)")
@@ -151,7 +136,7 @@ struct State: ParsableCommand {
         let tools = try queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
-        do { state = try tools.state(vm) } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
+        state = try tools.state(vm)
         if json { return try JSONOut.print(Report(vm: vm, state: state.rawValue, healthy: state.isHealthy)) }
         Output.out(state.rawValue)
     }
@@ -174,18 +159,18 @@ struct Healthcheck: ParsableCommand {
         let custom = Output.env("HEALTHCHECK_CMD") ?? "/usr/local/bin/healthcheck"
         if access(custom, X_OK) == 0 {
             let out: ProcessOutput
-            do { out = try Subprocess.run([custom]) } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
+            out = try Subprocess.run([custom])
             if !out.stdout.isEmpty { Output.write(1, out.stdoutText) }
             if !out.stderr.isEmpty { Output.write(2, out.stderrText) }
             throw ExitCode(out.status)
         } else if Output.env("HEALTHCHECK_CMD") != nil {
-            throw CLIError("HEALTHCHECK_CMD=\(custom) is not an executable file.", code: VMProvExit.unavailable)
+            throw CLIError("HEALTHCHECK_CMD=\(custom) is not an executable file.", kind: .unavailable)
         }
         let tools = try queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
-        do { state = try tools.state(vm) } catch { throw CLIError(error.description, code: VMProvExit.unavailable) }
+        state = try tools.state(vm)
         Output.out(state.rawValue)
-        if !state.isHealthy { throw ExitCode(1) }
+        if !state.isHealthy { throw ExitCode(VMProvExit.failure) }
     }
 }

@@ -57,41 +57,26 @@ struct Setup: ParsableCommand {
 
     func run() throws {
         let setup = ImageSetup(root: root) { Output.out("setup: \($0)") }
-        do {
-            if root != "/" { try setup.checkRoot(forUser: user != nil) }
-            if let timezone { try setup.timezone(timezone) }
-            if let user, let uid { try setup.user(user, uid: uid) }
-            if let vmdir, let uid { try setup.directory(vmdir, uid: uid, mode: 0o750) }
-            switch extpack {
-            case "none":
-                break
-            case "auto":
-                var template = Array((TempFiles.base + "/vmprov-extpack-XXXXXX").utf8CString)
-                guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-                    throw SetupError("cannot create a temporary folder in \(TempFiles.base)")
-                }
-                let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                defer { FileIO.removeTree(dir) }
-                var o = DownloadOptions()
-                o.userAgent = "vmprov/\(VMProv.version)"
-                try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader(options: o))
-                    .installMatching(base: extpackUrl, into: dir) { Output.out("setup: \($0)") }
-            default:
-                try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
+        if root != "/" { try setup.checkRoot(forUser: user != nil) }
+        if let timezone { try setup.timezone(timezone) }
+        if let user, let uid { try setup.user(user, uid: uid) }
+        if let vmdir, let uid { try setup.directory(vmdir, uid: uid, mode: 0o750) }
+        switch extpack {
+        case "none":
+            break
+        case "auto":
+            var template = Array((TempFiles.base + "/vmprov-extpack-XXXXXX").utf8CString)
+            guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+                throw SetupError("cannot create a temporary folder in \(TempFiles.base)")
             }
-        } catch let e as SetupError {
-            throw CLIError(e.message, code: e.exitCode)
-        }
-    }
-}
-
-extension SetupError {
-    var exitCode: Int32 {
-        switch kind {
-        case .usage: return VMProvExit.usage
-        case .notFound: return VMProvExit.noInput
-        case .unavailable: return VMProvExit.unavailable
-        case .data: return message.contains("does not exist") ? VMProvExit.noInput : VMProvExit.dataError
+            let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            defer { FileIO.removeTree(dir) }
+            var o = DownloadOptions()
+            o.userAgent = "vmprov/\(VMProv.version)"
+            try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader(options: o))
+                .installMatching(base: extpackUrl, into: dir) { Output.out("setup: \($0)") }
+        default:
+            try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
         }
     }
 }
