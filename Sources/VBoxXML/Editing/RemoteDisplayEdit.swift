@@ -67,36 +67,29 @@ extension VBoxSettings {
                 + "can listen on: \(e.message). Give --port, for example --port 3389.")
         }
         let beforeFindings = NATRules.check(NetworkModel(self)).filter { $0.severity == .error }.map(\.message)
-        var doc = self
-        var rd: Int
-        if let existing = doc.remoteDisplayElement {
-            rd = existing
-            doc = try doc.settingAttribute("enabled", to: "true", on: rd)
-        } else {
-            let anchor = doc.child(of: doc.hardwareIndex, named: "Display")
-            doc = try doc.insertingChild(XMLMarkup("RemoteDisplay", [("enabled", "true")]),
-                                         into: doc.hardwareIndex, after: anchor)
-        }
-        rd = try doc.required(doc.remoteDisplayElement)
-        if let auth {
-            doc = try doc.settingAttribute("authType", to: auth.rawValue, on: rd)
-            rd = try doc.required(doc.remoteDisplayElement)
-        }
-        if request.user != nil {
-            doc = try doc.settingAttribute("authLibrary", to: "VBoxAuthSimple", on: rd)
-            rd = try doc.required(doc.remoteDisplayElement)
-        }
-        if request.multiConnection {
-            doc = try doc.settingAttribute("allowMultiConnection", to: "true", on: rd)
-        }
-        let ports = request.ports ?? effective.ports
-        doc = try doc.settingVRDEProperty("TCP/Ports", to: ports)
+        // Every change is a splice against this one snapshot, applied and parsed together.
+        var rdAttributes: [(name: String, value: String)] = [("enabled", "true")]
+        if let auth { rdAttributes.append(("authType", auth.rawValue)) }
+        if request.user != nil { rdAttributes.append(("authLibrary", "VBoxAuthSimple")) }
+        if request.multiConnection { rdAttributes.append(("allowMultiConnection", "true")) }
+        var properties: [(name: String, value: String)] = [("TCP/Ports", request.ports ?? effective.ports)]
         if let address = request.address ?? (effective.address.isEmpty ? nil : effective.address) {
-            doc = try doc.settingVRDEProperty("TCP/Address", to: address)
+            properties.append(("TCP/Address", address))
+        }
+        var batch = EditBatch(self)
+        if let rd = remoteDisplayElement {
+            try batch.setAttributes(rdAttributes, on: rd)
+            try batch.setVRDEProperties(properties, in: rd)
+        } else {
+            let props = properties.map { XMLMarkup("Property", [("name", $0.name), ("value", $0.value)]) }
+            let markup = XMLMarkup("RemoteDisplay", rdAttributes.map { ($0.name, $0.value) },
+                                   children: [XMLMarkup("VRDEProperties", children: props)])
+            try batch.insertChildren([markup], into: hardwareIndex, after: child(of: hardwareIndex, named: "Display"))
         }
         if let user = request.user {
-            doc = try doc.settingExtraData(Self.authSimplePrefix + user.name, to: user.passwordSHA256)
+            try batch.setExtraData(Self.authSimplePrefix + user.name, to: user.passwordSHA256)
         }
+        let doc = try batch.commit()
 
         var warnings: [String] = []
         let info = doc.remoteDisplay
@@ -127,14 +120,14 @@ extension VBoxSettings {
     /// - Throws: `VBoxXMLError.invalid` below settings 1.12, or when the edited text does not parse.
     public func disablingRDP() throws(VBoxXMLError) -> EditResult {
         try requireEditable()
-        var doc = self
-        if let rd = doc.remoteDisplayElement {
-            doc = try doc.settingAttribute("enabled", to: "false", on: rd)
+        var batch = EditBatch(self)
+        if let rd = remoteDisplayElement {
+            try batch.setAttributes([("enabled", "false")], on: rd)
         } else {
-            let anchor = doc.child(of: doc.hardwareIndex, named: "Display")
-            doc = try doc.insertingChild(XMLMarkup("RemoteDisplay", [("enabled", "false")]),
-                                         into: doc.hardwareIndex, after: anchor)
+            try batch.insertChildren([XMLMarkup("RemoteDisplay", [("enabled", "false")])],
+                                     into: hardwareIndex, after: child(of: hardwareIndex, named: "Display"))
         }
+        let doc = try batch.commit()
         return EditResult(settings: doc, changed: doc.bytes != bytes, warnings: [], openedPorts: [])
     }
 
@@ -145,38 +138,43 @@ extension VBoxSettings {
                 + "without a backslash (VirtualBox strips DOMAIN\\ prefixes), control characters or surrounding spaces.")
         }
     }
+}
 
-    func required(_ index: Int?) throws(VBoxXMLError) -> Int {
-        guard let index else {
-            throw .invalid(path: path, message: "internal error: an element vmprov just wrote is missing.")
+extension EditBatch {
+    /// Sets `RemoteDisplay/VRDEProperties/Property[@name]` values under the RemoteDisplay element `rd`: existing
+    /// properties get their value replaced, missing ones are added together after the last property (creating
+    /// `VRDEProperties` when absent), in the order given.
+    mutating func setVRDEProperties(_ pairs: [(name: String, value: String)], in rd: Int) throws(VBoxXMLError) {
+        var missing: [XMLMarkup] = []
+        for (name, value) in pairs {
+            if let property = base.vrdeProperty(name) {
+                try setAttributes([("value", value)], on: property)
+            } else {
+                missing.append(XMLMarkup("Property", [("name", name), ("value", value)]))
+            }
         }
-        return index
+        guard !missing.isEmpty else { return }
+        if let props = base.child(of: rd, named: "VRDEProperties") {
+            try insertChildren(missing, into: props)
+        } else {
+            try insertChildren([XMLMarkup("VRDEProperties", children: missing)], into: rd)
+        }
     }
 
-    /// Sets `RemoteDisplay/VRDEProperties/Property[@name]`, creating what is missing.
-    func settingVRDEProperty(_ name: String, to value: String) throws(VBoxXMLError) -> VBoxSettings {
-        let rd = try required(remoteDisplayElement)
-        if let property = vrdeProperty(name) {
-            return try settingAttribute("value", to: value, on: property)
-        }
-        let markup = XMLMarkup("Property", [("name", name), ("value", value)])
-        if let props = child(of: rd, named: "VRDEProperties") {
-            return try insertingChild(markup, into: props)
-        }
-        return try insertingChild(XMLMarkup("VRDEProperties", children: [markup]), into: rd)
-    }
-
-    /// Sets `Machine/ExtraData/ExtraDataItem[@name]`, creating what is missing.
-    func settingExtraData(_ name: String, to value: String) throws(VBoxXMLError) -> VBoxSettings {
-        if let item = extraDataItems.first(where: { $0.name == name }) {
-            return try settingAttribute("value", to: value, on: item.index)
+    /// Sets `Machine/ExtraData/ExtraDataItem[@name]`, creating what is missing (`ExtraData` goes after
+    /// `MediaRegistry`, else last).
+    mutating func setExtraData(_ name: String, to value: String) throws(VBoxXMLError) {
+        if let item = base.extraDataItems.first(where: { $0.name == name }) {
+            try setAttributes([("value", value)], on: item.index)
+            return
         }
         let markup = XMLMarkup("ExtraDataItem", [("name", name), ("value", value)])
-        if let extra = child(of: machineIndex, named: "ExtraData") {
-            return try insertingChild(markup, into: extra)
+        if let extra = base.child(of: base.machineIndex, named: "ExtraData") {
+            try insertChildren([markup], into: extra)
+            return
         }
-        let anchor = child(of: machineIndex, named: "MediaRegistry")
-        return try insertingChild(XMLMarkup("ExtraData", children: [markup]), into: machineIndex, after: anchor)
+        let anchor = base.child(of: base.machineIndex, named: "MediaRegistry")
+        try insertChildren([XMLMarkup("ExtraData", children: [markup])], into: base.machineIndex, after: anchor)
     }
 }
 

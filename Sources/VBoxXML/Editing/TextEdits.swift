@@ -1,21 +1,11 @@
 /// Local text edits on a parsed settings file. Each returns new settings, parsed again from the new bytes;
 /// everything outside the edited range keeps its bytes.
 extension VBoxSettings {
-    /// Replaces `range` of the bytes with `text` and parses the result.
+    /// Replaces `range` of the bytes with `text` and parses the result (a batch of one splice).
     func replacing(_ range: Range<Int>, with text: String) throws(VBoxXMLError) -> VBoxSettings {
-        var out = bytes
-        out.replaceSubrange(range, with: Array(text.utf8))
-        return try reparsed(out)
-    }
-
-    private func reparsed(_ newBytes: [UInt8]) throws(VBoxXMLError) -> VBoxSettings {
-        do {
-            return try VBoxSettings(bytes: newBytes, path: path)
-        } catch {
-            // An edit that breaks the document is a bug in vmprov, never a state to save.
-            throw .invalid(path: path, message: "internal error: the edited document does not read back (\(error)); "
-                + "nothing was written.")
-        }
+        var batch = EditBatch(self)
+        try batch.splice(range, with: text)
+        return try batch.commit()
     }
 
     /// The line break the file uses.
@@ -79,95 +69,36 @@ extension VBoxSettings {
     /// (`x:enabled="false"` is `enabled` to VirtualBox, so a second, unprefixed `enabled` would be ignored).
     /// - Throws: `.invalid` when the edited element does not read back with the value (nothing is saved).
     public func settingAttribute(_ name: String, to value: String, on index: Int) throws(VBoxXMLError) -> VBoxSettings {
-        let element = elements[index]
-        let existing = element.span.attributeValues.first(localName: name)
-        if let current = element.attribute(name), current == value, existing != nil {
-            return self
-        }
-        let result: VBoxSettings
-        if let existing {
-            result = try replacing(existing.range, with: XMLText.escapeAttribute(value, quote: existing.quote))
-        } else {
-            let at = element.span.attributeInsertion
-            result = try replacing(at..<at, with: " \(name)=\"\(XMLText.escapeAttribute(value, quote: 0x22))\"")
-        }
-        // Attribute edits never add or remove elements, so the index still names the same element.
-        guard index < result.elements.count, result.elements[index].attribute(name) == value else {
-            throw .invalid(path: path, message: "\(location(of: index)) does not read back with \(name)=\"\(value)\" "
-                + "after the edit (unusual attributes on it); nothing was written. Edit this file with VirtualBox.")
-        }
-        return result
+        var batch = EditBatch(self)
+        try batch.setAttributes([(name, value)], on: index)
+        return try batch.commit()
     }
 
     /// Removes one attribute (and the space before it), the one VirtualBox reads (see ``settingAttribute``).
     /// Returns self when it is absent.
+    /// - Throws: `.invalid` when the edited document does not parse (nothing is saved).
     public func removingAttribute(_ name: String, on index: Int) throws(VBoxXMLError) -> VBoxSettings {
-        guard let existing = elements[index].span.attributeValues.first(localName: name) else { return self }
-        // From the whitespace before the name to the closing quote.
-        var start = existing.range.lowerBound - 1
-        while start > 0, bytes[start - 1] != 0x20, bytes[start - 1] != 0x09,
-              bytes[start - 1] != 0x0A, bytes[start - 1] != 0x0D { start -= 1 }
-        while start > 0, SourceScanner.isSpace(bytes[start - 1]) { start -= 1 }
-        return try replacing(start..<(existing.range.upperBound + 1), with: "")
+        var batch = EditBatch(self)
+        try batch.removeAttribute(name, on: index)
+        return try batch.commit()
     }
 
     /// Inserts `markup` (one element, lines joined with "\n", nested lines indented with two spaces) as a
     /// child of `parent`, after the child `after` (or after the last child when nil), in the file's style.
+    /// - Throws: `.invalid` when the parent holds text, or the edited document does not parse.
     public func insertingChild(_ markup: XMLMarkup, into parent: Int, after: Int? = nil) throws(VBoxXMLError) -> VBoxSettings {
-        let nl = newline
-        let unit = indentUnit
-        let parentElement = elements[parent]
-        let childIndent = childIndentation(of: parent)
-        let prefixed = markup.withPrefix(prefix(of: parent))
-        let text = prefixed.render(indent: childIndent, unit: unit, newline: nl)
-        if let endTag = parentElement.span.endTag {
-            if let anchor = after ?? parentElement.children.last {
-                let end = elements[anchor].span.whole.upperBound
-                return try replacing(end..<end, with: nl + childIndent + text)
-            }
-            // No element children: replace whatever whitespace is inside.
-            let inner = parentElement.span.startTag.upperBound..<endTag.lowerBound
-            let content = bytes[inner]
-            guard content.allSatisfy(SourceScanner.isSpace) else {
-                throw .invalid(path: path, message: "\(location(of: parent)) holds text; vmprov will not add "
-                    + "elements to it.")
-            }
-            return try replacing(inner, with: nl + childIndent + text + nl + indentation(of: parent))
-        }
-        // <Parent .../>: open it up.
-        let tag = parentElement.span.startTag
-        var slash = tag.upperBound - 2
-        while slash > tag.lowerBound, SourceScanner.isSpace(bytes[slash - 1]) { slash -= 1 }
-        let replacement = ">" + nl + childIndent + text + nl + indentation(of: parent)
-            + "</\(parentElement.span.qualifiedName)>"
-        return try replacing(slash..<tag.upperBound, with: replacement)
+        var batch = EditBatch(self)
+        try batch.insertChildren([markup], into: parent, after: after)
+        return try batch.commit()
     }
 
-    /// Removes an element with its line when it stands alone on that line.
+    /// Removes an element with its line when it stands alone on that line; a parent left empty closes up
+    /// (`<NAT/>`). One splice, one parse.
+    /// - Throws: `.invalid` when the edited document does not parse.
     public func removingElement(_ index: Int) throws(VBoxXMLError) -> VBoxSettings {
-        var range = elements[index].span.whole
-        var start = range.lowerBound
-        while start > 0, bytes[start - 1] == 0x20 || bytes[start - 1] == 0x09 { start -= 1 }
-        var end = range.upperBound
-        while end < bytes.count, bytes[end] == 0x20 || bytes[end] == 0x09 { end += 1 }
-        let lineStart = start == 0 || bytes[start - 1] == 0x0A
-        let lineEnd = end == bytes.count || bytes[end] == 0x0A || bytes[end] == 0x0D
-        if lineStart && lineEnd {
-            if end < bytes.count, bytes[end] == 0x0D { end += 1 }
-            if end < bytes.count, bytes[end] == 0x0A { end += 1 }
-            range = start..<end
-        }
-        let parent = elements[index].parent
-        var result = try replacing(range, with: "")
-        // A parent left with only whitespace inside closes up again: <NAT>\n</NAT> stays valid, but keep it tidy.
-        if let parent, result.elements[parent].children.isEmpty, let endTag = result.elements[parent].span.endTag {
-            let inner = result.elements[parent].span.startTag.upperBound..<endTag.lowerBound
-            if result.bytes[inner].allSatisfy(SourceScanner.isSpace) {
-                let tag = result.elements[parent].span.startTag
-                result = try result.replacing((tag.upperBound - 1)..<endTag.upperBound, with: "/>")
-            }
-        }
-        return result
+        var batch = EditBatch(self)
+        try batch.removeElement(index)
+        return try batch.commit()
     }
 }
 

@@ -38,6 +38,7 @@ public struct VBoxSettings: Sendable {
 
     /// Parses bytes. `path` is used in messages.
     public init(bytes: [UInt8], path: String) throws(VBoxXMLError) {
+        ParseCounter.current?.increment()
         self.path = path
         self.bytes = bytes
         guard !bytes.isEmpty else {
