@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VBoxXML
 
 /// What gpgv's machine-readable status output says about one verification.
 public struct SignatureReport: Sendable, Equatable {
@@ -313,12 +314,7 @@ public enum TempFiles {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw IOError(path: path, operation: "create", code: errno) }
         defer { close(fd) }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, bytes.count - off) }
-            if n < 0 { if errno == EINTR { continue }; throw IOError(path: path, operation: "write", code: errno) }
-            off += n
-        }
+        if let e = FileIO.writeAll(fd: fd, bytes) { throw IOError(path: path, operation: "write", code: e) }
     }
 }
 
