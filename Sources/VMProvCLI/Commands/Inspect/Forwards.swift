@@ -60,41 +60,6 @@ struct Forwards: ParsableCommand {
     }
 }
 
-struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage.",
-        discussion: "Example:\n  vmprov show vms/ubuntu/ubuntu.vbox --json")
-
-    @OptionGroup var read: ReadOptions
-
-    func run() throws {
-        let settings = try TargetResolver.load(read.target)
-        let s = settings.summary
-        if read.json { return try JSONOut.print(s) }
-        Output.out("Name:      \(s.name)")
-        Output.out("UUID:      \(s.uuid)")
-        Output.out("OS type:   \(s.osType)")
-        Output.out("Settings:  \(s.settingsVersion) (\(s.path))")
-        Output.out("Memory:    \(s.memoryMB.map { "\($0) MB" } ?? "not set")")
-        Output.out("CPUs:      \(s.cpus)")
-        Output.out("Firmware:  \(s.firmware)")
-        let rd = s.remoteDisplay
-        Output.out("RDP:       " + (rd.enabled
-            ? "on, port \(rd.ports) on \(rd.address.isEmpty ? "all addresses" : rd.address), auth \(rd.authType)"
-                + (rd.users.isEmpty ? "" : ", users \(rd.users.joined(separator: ", "))")
-            : "off"))
-        for a in s.adapters {
-            Output.out("NIC \(a.number):     \(a.mode)\(a.enabled ? "" : " (disabled)")"
-                + (a.type.map { ", \($0)" } ?? "") + (a.macAddress.map { ", MAC \($0)" } ?? ""))
-            for f in a.forwards { Output.out("           forward \(f.ruleString)") }
-        }
-        for d in s.storage {
-            Output.out("Storage:   \(d.controller) (\(d.bus)) port \(d.port) device \(d.device): \(d.type)"
-                + (d.medium.map { " \($0)" } ?? " (empty)"))
-        }
-    }
-}
-
 extension String {
     var trimmingTrailingSpaces: String {
         var s = Substring(self)

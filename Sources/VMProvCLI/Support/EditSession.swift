@@ -7,31 +7,6 @@ import ArgumentParser
 import Provision
 import VBoxXML
 
-/// TARGET and the editing options every `.vbox` command shares.
-struct TargetOptions: ParsableArguments {
-    @Argument(help: ArgumentHelp(
-        "A .vbox file, or a folder holding exactly one. Default: $VMDIR, then the current folder.",
-        valueName: "target"))
-    var target: String?
-
-    @Flag(help: "Edit even while a VBoxSVC process of this user runs (VirtualBox may overwrite the change).")
-    var force = false
-
-    /// Resolves TARGET to one `.vbox` path.
-    func resolve() throws -> String {
-        try TargetResolver.resolve(target)
-    }
-}
-
-/// TARGET and --json for the commands that only read a `.vbox`.
-struct ReadOptions: ParsableArguments {
-    @Argument(help: ArgumentHelp("A .vbox file or its folder (default: $VMDIR, then .).", valueName: "target"))
-    var target: String?
-
-    @Flag(help: "Print JSON.")
-    var json = false
-}
-
 enum TargetResolver {
     /// Resolves TARGET and reads the settings file, printing the document's own warnings.
     static func load(_ given: String?) throws -> VBoxSettings {

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import FoundationEssentials
+import Provision
+import VBoxXML
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify a local file against a checksum (and signature).",
+        discussion: """
+        Example:
+          vmprov verify ubuntu.iso --checksum file:SHA256SUMS --signature SHA256SUMS.gpg --keyring ubuntu-cd.asc
+        """)
+
+    @Argument(help: ArgumentHelp("The file.", valueName: "file"))
+    var file: String
+
+    @OptionGroup var verification: VerifyOptions
+
+    @Flag(name: .shortAndLong, help: "Print nothing on success.")
+    var quiet = false
+
+    func run() throws {
+        guard FileHasher.size(file) > 0 || access(file, R_OK) == 0 else {
+            throw CLIError("\(file): no such file.", kind: .noInput)
+        }
+        let downloader = Downloader()
+        let name = file.split(separator: "/").last.map(String.init) ?? file
+        do {
+            let plan = try ChecksumResolver(downloader: downloader).plan(
+                fileName: name, bases: [file], request: try verification.request())
+            defer { plan.cleanup() }
+            for w in plan.warnings { Output.warn(w) }
+            if !quiet { for n in plan.notes { Output.note(n) } }
+            guard let expected = plan.expected else {
+                if !quiet { Output.out("\(file): not verified (--checksum none).") }
+                return
+            }
+            let actual = try FileHasher.digest(path: file, algorithm: expected.algorithm)
+            guard actual == expected else {
+                throw ChecksumError.localMismatch(file: file, expected: expected, actual: actual)
+            }
+            if let check = plan.verifyDownload { try check(file) }
+            if !quiet { Output.out("\(file): OK (\(actual))") }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import FoundationEssentials
+import Provision
+
+struct Healthcheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 when the guest is healthy (running, restoring, saving, paused or saved).",
+        discussion: """
+        When $HEALTHCHECK_CMD (a path to an executable) or /usr/local/bin/healthcheck exists, it runs instead and \
+        its exit code is the answer (no shell is involved).
+
+        Example (compose):
+          healthcheck: { test: ["CMD", "vmprov", "healthcheck"] }
+        """)
+
+    @OptionGroup var machine: MachineOption
+
+    func run() throws {
+        let custom = Output.env("HEALTHCHECK_CMD") ?? "/usr/local/bin/healthcheck"
+        if access(custom, X_OK) == 0 {
+            let out: ProcessOutput
+            out = try Subprocess.run([custom])
+            if !out.stdout.isEmpty { Output.write(1, out.stdoutText) }
+            if !out.stderr.isEmpty { Output.write(2, out.stderrText) }
+            throw ExitCode(out.status)
+        } else if Output.env("HEALTHCHECK_CMD") != nil {
+            throw CLIError("HEALTHCHECK_CMD=\(custom) is not an executable file.", kind: .unavailable)
+        }
+        let tools = try queryTools()
+        let vm = try machine.resolve(tools)
+        let state: VMState
+        state = try tools.state(vm)
+        Output.out(state.rawValue)
+        if !state.isHealthy { throw ExitCode(VMProvExit.failure) }
+    }
+}

@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import FoundationEssentials
+import Provision
+import VBoxXML
+
+/// Options for transfers.
+struct TransferOptions: ParsableArguments {
+    @Option(help: "Retries per URL for transient failures.")
+    var retries: Int = 5
+
+    @Option(help: ArgumentHelp("CA bundle for a private mirror (TLS is always verified).", valueName: "file"))
+    var cacert: String?
+
+    @Flag(help: "Neither use nor fill the download cache ($VMPROV_CACHE).")
+    var noCache = false
+
+    @Flag(name: .shortAndLong, help: "No progress output.")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("A transfer slower than this many bytes per second for --stall-time seconds is "
+        + "stalled: it stops, and is retried and resumed.", valueName: "bytes"))
+    var stallSpeed: Int = 1024
+
+    @Option(help: ArgumentHelp("Seconds below --stall-speed before a transfer counts as stalled.", valueName: "seconds"))
+    var stallTime: Int = 30
+
+    func validate() throws {
+        guard retries >= 0 else { throw ValidationError("--retries must be 0 or more.") }
+        guard stallSpeed >= 1 else { throw ValidationError("--stall-speed \(stallSpeed): give 1 or more bytes per second.") }
+        guard (1...86_400).contains(stallTime) else {
+            throw ValidationError("--stall-time \(stallTime): give 1 to 86400 seconds.")
+        }
+    }
+
+    func downloader(progress: ProgressPrinter?) throws -> Downloader {
+        var o = DownloadOptions()
+        o.retries = retries
+        o.caCertificate = cacert
+        o.cacheDirectory = noCache ? nil : try CachePaths.root()
+        o.userAgent = "vmprov/\(VMProv.version)"
+        if let p = progress { o.progress = { p.update($0) } }
+        o.lowSpeedBytes = stallSpeed
+        o.stallSeconds = stallTime
+        let quiet = self.quiet
+        o.onRetry = { message in if !quiet { Output.warn(message) } }
+        o.onNote = { message in if !quiet { Output.note("vmprov: \(message)") } }
+        // Tests shorten the waits; users never need these.
+        if let s = Output.env("VMPROV_TEST_BACKOFF").flatMap(Double.init) { o.initialBackoff = s; o.maximumBackoff = s * 4 }
+        if let s = Output.env("VMPROV_TEST_STALL_SECONDS").flatMap(Int.init) { o.stallSeconds = s }
+        // Test only: libcurl options to treat as refused (proves that a refused option stops the download).
+        if let names = Output.env("VMPROV_TEST_FAIL_CURLOPT") {
+            o.failingCurlOptions = Set(names.split(separator: ",").map(String.init))
+        }
+        return o.asDownloader
+    }
+}
