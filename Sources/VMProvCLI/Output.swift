@@ -7,12 +7,17 @@ import Provision
 
 /// Where the CLI writes: results to stdout, warnings and errors to stderr, each line flushed.
 public enum Output {
+    /// Writes `text` and a newline to stdout (results: what scripts read).
     public static func out(_ text: String) { write(1, text + "\n") }
 
+    /// Writes `vmprov: warning: TEXT` to stderr, control characters escaped (see `lines`).
     public static func warn(_ text: String) { write(2, "vmprov: warning: \(lines(text))\n") }
 
+    /// Writes `vmprov: error: TEXT` to stderr, control characters escaped; `VMProv.runMain` calls it once per
+    /// failed command.
     public static func error(_ text: String) { write(2, "vmprov: error: \(lines(text))\n") }
 
+    /// Writes `TEXT` as is (control characters escaped) to stderr: notes and progress lines.
     public static func note(_ text: String) { write(2, lines(text) + "\n") }
 
     /// Messages keep their line breaks and tabs; every other control character (a CR or an escape sequence from a
@@ -26,7 +31,8 @@ public enum Output {
             .joined(separator: "\n")
     }
 
-    /// Writes the whole text to a descriptor, unbuffered, so lines reach `docker logs` at once.
+    /// Writes the whole text (UTF-8) to descriptor `fd` (1 stdout, 2 stderr), unbuffered, so lines reach
+    /// `docker logs` at once; retries on EINTR and gives up silently on any other error (a closed pipe).
     public static func write(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)
         var offset = 0
@@ -44,12 +50,5 @@ public enum Output {
             }
             offset += n
         }
-    }
-
-    /// Environment variable, nil when unset or empty.
-    public static func env(_ name: String) -> String? {
-        guard let p = getenv(name) else { return nil }
-        let s = String(cString: p)
-        return s.isEmpty ? nil : s
     }
 }

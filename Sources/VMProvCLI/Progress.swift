@@ -15,9 +15,10 @@ final class ProgressPrinter: @unchecked Sendable {
     private var drewBar = false
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-    init(quiet: Bool) {
+    /// A printer; `bars` is false when the terminal cannot draw a live bar (`CommandContext.terminalDrawsBars`).
+    init(quiet: Bool, bars: Bool) {
         self.quiet = quiet
-        tty = isatty(2) == 1 && Output.env("TERM") != "dumb"
+        tty = isatty(2) == 1 && bars
         pthread_mutex_init(lock, nil)
     }
 

@@ -8,8 +8,13 @@ import VBoxXML
 
 /// The vmprov command line.
 public struct VMProv: ParsableCommand {
+    /// The version `--version` prints and the downloads send in their User-Agent (`vmprov/VERSION`).
     public static let version = "0.1.0"
 
+    /// The root command: no options of its own, the subcommands in groups by area (one file each under
+    /// `Commands/<Area>/`).
+
+    /// The root command's name, abstract, exit-code summary, version and grouped subcommands (`vmprov --help`).
     public static let configuration = CommandConfiguration(
         commandName: "vmprov",
         abstract: "Create, edit and run VirtualBox guests headless, in a container or on any Linux host.",
@@ -19,15 +24,19 @@ public struct VMProv: ParsableCommand {
         75 busy or temporary failure.
         """,
         version: version,
-        subcommands: [
-            Create.self, Profiles.self,
-            EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self, Forwards.self, Show.self, Check.self,
-            Fetch.self, Verify.self,
-            Setup.self,
-            Run.self, List.self, State.self, Healthcheck.self,
+        groupedSubcommands: [
+            CommandGroup(name: "Machines", subcommands: [Create.self, Profiles.self]),
+            CommandGroup(name: "Edit a .vbox", subcommands: [
+                EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self,
+            ]),
+            CommandGroup(name: "Inspect a .vbox", subcommands: [Forwards.self, Show.self, Check.self]),
+            CommandGroup(name: "Downloads", subcommands: [Fetch.self, Verify.self]),
+            CommandGroup(name: "Image build", subcommands: [Setup.self]),
+            CommandGroup(name: "Run in a container", subcommands: [Run.self, List.self, State.self, Healthcheck.self]),
         ]
     )
 
+    /// argument-parser's required initializer.
     public init() {}
 
     /// Parses the command line, runs the command and exits with a documented code: the one place errors become

@@ -18,8 +18,8 @@ struct TargetOptions: ParsableArguments {
     var force = false
 
     /// Resolves TARGET to one `.vbox` path.
-    func resolve() throws -> String {
-        try TargetResolver.resolve(target)
+    func resolve(_ context: CommandContext) throws -> String {
+        try TargetResolver.resolve(target, vmDir: context.vmDir)
     }
 }
 

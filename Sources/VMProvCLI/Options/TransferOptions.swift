@@ -37,11 +37,13 @@ struct TransferOptions: ParsableArguments {
         }
     }
 
-    func downloader(progress: ProgressPrinter?) throws -> Downloader {
+    /// A downloader with these options, the cache of `context` (unless `--no-cache`) and its test hooks.
+    /// - Throws: `DownloadError.cache` when no cache folder is known.
+    func downloader(progress: ProgressPrinter?, context: CommandContext) throws -> Downloader {
         var o = DownloadOptions()
         o.retries = retries
         o.caCertificate = cacert
-        o.cacheDirectory = noCache ? nil : try CachePaths.root()
+        o.cacheDirectory = noCache ? nil : try context.cacheRoot()
         o.userAgent = "vmprov/\(VMProv.version)"
         if let p = progress { o.progress = { p.update($0) } }
         o.lowSpeedBytes = stallSpeed
@@ -49,13 +51,8 @@ struct TransferOptions: ParsableArguments {
         let quiet = self.quiet
         o.onRetry = { message in if !quiet { Output.warn(message) } }
         o.onNote = { message in if !quiet { Output.note("vmprov: \(message)") } }
-        // Tests shorten the waits; users never need these.
-        if let s = Output.env("VMPROV_TEST_BACKOFF").flatMap(Double.init) { o.initialBackoff = s; o.maximumBackoff = s * 4 }
-        if let s = Output.env("VMPROV_TEST_STALL_SECONDS").flatMap(Int.init) { o.stallSeconds = s }
-        // Test only: libcurl options to treat as refused (proves that a refused option stops the download).
-        if let names = Output.env("VMPROV_TEST_FAIL_CURLOPT") {
-            o.failingCurlOptions = Set(names.split(separator: ",").map(String.init))
-        }
+        // Tests shorten the waits and refuse libcurl options (TestHooks); users never need these.
+        context.testHooks.apply(to: &o)
         return o.asDownloader
     }
 }

@@ -9,14 +9,17 @@ import VBoxXML
 
 enum TargetResolver {
     /// Resolves TARGET and reads the settings file, printing the document's own warnings.
-    static func load(_ given: String?) throws -> VBoxSettings {
-        let settings = try VBoxSettings.load(path: try resolve(given))
+    static func load(_ given: String?, _ context: CommandContext) throws -> VBoxSettings {
+        let settings = try VBoxSettings.load(path: try resolve(given, vmDir: context.vmDir))
         for w in settings.warnings { Output.warn(w) }
         return settings
     }
 
-    static func resolve(_ given: String?) throws -> String {
-        let candidate = given ?? Output.env("VMDIR") ?? "."
+    /// The `.vbox` path TARGET names: `given`, else `vmDir` (`$VMDIR`), else the current folder; a folder must hold
+    /// exactly one machine settings file.
+    /// - Throws: `CLIError` 66 when nothing is there or the folder holds no `.vbox`, 64 when it holds several.
+    static func resolve(_ given: String?, vmDir: String?) throws -> String {
+        let candidate = given ?? vmDir ?? "."
         var st = stat()
         guard stat(candidate, &st) == 0 else {
             throw CLIError("\(candidate): no such file or folder. Give a .vbox file or the folder that holds it"
@@ -68,9 +71,10 @@ enum EditSession {
     }
 
     /// Runs an edit on TARGET, saves it if anything changed, and prints warnings and the compose hint.
-    static func run(_ options: TargetOptions, _ edit: (VBoxSettings) throws -> EditResult) throws -> EditResult {
-        let timeout = try lockTimeout()
-        let path = try options.resolve()
+    static func run(_ options: TargetOptions, _ context: CommandContext,
+                    _ edit: (VBoxSettings) throws -> EditResult) throws -> EditResult {
+        let timeout = try context.lockTimeout()
+        let path = try options.resolve(context)
         // One writer at a time: the folder lock is held from before the read until after the save (or the error).
         let lock = try SettingsLock(for: path, timeout: timeout)
         defer { withExtendedLifetime(lock) {} }
@@ -81,15 +85,9 @@ enum EditSession {
         let result = try edit(settings)
         for w in result.warnings { Output.warn(w) }
         if result.changed {
-            try AtomicSave(faultHook: testFaultHook()).write(result.settings.bytes, to: path)
+            try AtomicSave(faultHook: context.testHooks.saveFaultHook()).write(result.settings.bytes, to: path)
         }
         return result
-    }
-
-    /// How long an edit waits for another vmprov edit of the same machine folder: `$VMPROV_LOCK_TIMEOUT`
-    /// seconds, default 30, checked like every seconds setting (exit 64 naming the variable).
-    static func lockTimeout() throws -> Double {
-        try RunnerConfig.seconds("VMPROV_LOCK_TIMEOUT", Output.env("VMPROV_LOCK_TIMEOUT"), fallback: 30)
     }
 
     /// The compose `ports:` entries that publish host ports on loopback.
@@ -98,19 +96,5 @@ enum EditSession {
         Output.out("Publish it in compose.yml (the container exposes only what compose maps):")
         Output.out("    ports:")
         for line in ComposePorts.lines(opened, indent: "      ") { Output.out(line) }
-    }
-
-    /// `VMPROV_TEST_SAVE_FAULT=STEP` stops a save after STEP with an error; `STEP:crash` ends the process there,
-    /// as a crash would. For tests only.
-    static func testFaultHook() -> (@Sendable (SaveStep) throws -> Void)? {
-        guard let spec = Output.env("VMPROV_TEST_SAVE_FAULT") else { return nil }
-        let parts = spec.split(separator: ":")
-        let step = String(parts.first ?? "")
-        let crash = parts.count > 1 && parts[1] == "crash"
-        return { current in
-            guard current.rawValue == step else { return }
-            if crash { _exit(99) }
-            throw CLIError("save stopped after \(step) (VMPROV_TEST_SAVE_FAULT)", kind: .ioError)
-        }
     }
 }

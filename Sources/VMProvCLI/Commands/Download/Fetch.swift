@@ -12,15 +12,8 @@ extension DownloadOptions {
     var asDownloader: Downloader { Downloader(options: self) }
 }
 
-/// Where the cache lives: $VMPROV_CACHE, else $XDG_CACHE_HOME/vmprov, else ~/.cache/vmprov (HOME, else the passwd
-/// entry's home); never a shared temporary folder.
-enum CachePaths {
-    static func root() throws -> String {
-        do { return try DownloadCache.defaultRoot(environment: Output.env) } catch { throw DownloadError.cache(error) }
-    }
-}
 
-struct Fetch: ParsableCommand {
+struct Fetch: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "Download a file, resumably, and verify it before it appears at its destination.",
         discussion: """
@@ -50,6 +43,8 @@ struct Fetch: ParsableCommand {
     @Flag(help: "Print a JSON report at the end.")
     var json = false
 
+    @OptionGroup var global: GlobalOptions
+
     func validate() throws {
         guard !urls.isEmpty else { throw ValidationError("give at least one URL.") }
         for u in urls {
@@ -62,7 +57,7 @@ struct Fetch: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run(_ context: CommandContext) throws {
         // The name on disk: -o, else the URL's last path segment, only if it is one plain file name.
         let dest: String
         if let output {
@@ -75,8 +70,8 @@ struct Fetch: ParsableCommand {
         // The name a checksum file lists: the URL's, else the destination's.
         var fileName = URLText.fileName(urls[0])
         if fileName.isEmpty { fileName = dest.split(separator: "/").last.map(String.init) ?? dest }
-        let progress = ProgressPrinter(quiet: transfer.quiet || json)
-        let downloader = try transfer.downloader(progress: progress)
+        let progress = ProgressPrinter(quiet: transfer.quiet || json, bars: context.terminalDrawsBars)
+        let downloader = try transfer.downloader(progress: progress, context: context)
         do {
             let plan = try ChecksumResolver(downloader: downloader).plan(
                 fileName: fileName, bases: urls, request: try verification.request())

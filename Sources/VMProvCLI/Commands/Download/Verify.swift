@@ -8,7 +8,7 @@ import FoundationEssentials
 import Provision
 import VBoxXML
 
-struct Verify: ParsableCommand {
+struct Verify: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify a local file against a checksum (and signature).",
         discussion: """
@@ -24,7 +24,9 @@ struct Verify: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing on success.")
     var quiet = false
 
-    func run() throws {
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
         guard FileHasher.size(file) > 0 || access(file, R_OK) == 0 else {
             throw CLIError("\(file): no such file.", kind: .noInput)
         }

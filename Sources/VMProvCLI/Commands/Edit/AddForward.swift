@@ -2,7 +2,7 @@ import ArgumentParser
 import Provision
 import VBoxXML
 
-struct AddForward: ParsableCommand {
+struct AddForward: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "add-forward",
         abstract: "Add a NAT port forward to a network adapter.",
@@ -42,6 +42,8 @@ struct AddForward: ParsableCommand {
 
     @Option(help: ArgumentHelp("Network adapter, 1-based like VBoxManage --natpf1.", valueName: "n"))
     var adapter: Int = 1
+
+    @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         _ = try parsedRule()
@@ -93,9 +95,9 @@ struct AddForward: ParsableCommand {
         return PortForward(name: name, proto: p, hostIP: hostIP, hostPort: host, guestIP: guestIP, guestPort: guest)
     }
 
-    func run() throws {
+    func run(_ context: CommandContext) throws {
         let forward = try parsedRule()
-        let result = try EditSession.run(target) { try $0.addingForward(forward, adapter: adapter) }
+        let result = try EditSession.run(target, context) { try $0.addingForward(forward, adapter: adapter) }
         if result.changed {
             let added = result.settings.adapters.first { $0.number == adapter }?.forwards
                 .first { $0.hostPort == forward.hostPort && $0.proto == forward.proto && $0.hostIP == forward.hostIP }

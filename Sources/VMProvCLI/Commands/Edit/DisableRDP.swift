@@ -2,7 +2,7 @@ import ArgumentParser
 import Provision
 import VBoxXML
 
-struct DisableRDP: ParsableCommand {
+struct DisableRDP: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "disable-rdp",
         abstract: "Turn the VirtualBox RDP (VRDE) server off.",
@@ -10,8 +10,10 @@ struct DisableRDP: ParsableCommand {
 
     @OptionGroup var target: TargetOptions
 
-    func run() throws {
-        let result = try EditSession.run(target) { try $0.disablingRDP() }
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
+        let result = try EditSession.run(target, context) { try $0.disablingRDP() }
         Output.out("\(result.changed ? "RDP disabled" : "RDP already disabled") in \(result.settings.path).")
     }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Provision
 import VBoxXML
 
-struct EnableRDP: ParsableCommand {
+struct EnableRDP: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "enable-rdp",
         abstract: "Turn the VirtualBox RDP (VRDE) server on and set it up.",
@@ -48,6 +48,8 @@ struct EnableRDP: ParsableCommand {
         }
     }
 
+    @OptionGroup var global: GlobalOptions
+
     func validate() throws {
         if user != nil && !passwordStdin {
             throw ValidationError("--user needs --password-stdin: the password is read from standard input, never "
@@ -67,7 +69,7 @@ struct EnableRDP: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run(_ context: CommandContext) throws {
         var credentials: (name: String, passwordSHA256: String)?
         if let user {
             guard let password = readLine(strippingNewline: true), !password.isEmpty else {
@@ -86,7 +88,7 @@ struct EnableRDP: ParsableCommand {
         }
         let request = RDPRequest(ports: port, address: address, auth: auth?.value, multiConnection: multiConnection,
                                  user: credentials)
-        let result = try EditSession.run(target) { try $0.enablingRDP(request) }
+        let result = try EditSession.run(target, context) { try $0.enablingRDP(request) }
         let rd = result.settings.remoteDisplay
         let listen = rd.address.isEmpty ? "all addresses" : rd.address
         Output.out("\(result.changed ? "RDP enabled" : "RDP already set up") in \(result.settings.path): "

@@ -2,7 +2,7 @@ import ArgumentParser
 import Provision
 import VBoxXML
 
-struct RemoveForward: ParsableCommand {
+struct RemoveForward: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove-forward",
         abstract: "Remove a NAT port forward.",
@@ -16,8 +16,10 @@ struct RemoveForward: ParsableCommand {
     @Option(help: ArgumentHelp("Network adapter, 1-based.", valueName: "n"))
     var adapter: Int = 1
 
-    func run() throws {
-        let result = try EditSession.run(target) { try $0.removingForward(named: name, adapter: adapter) }
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
+        let result = try EditSession.run(target, context) { try $0.removingForward(named: name, adapter: adapter) }
         Output.out("Removed \"\(name)\" from adapter \(adapter) in \(result.settings.path).")
     }
 }

@@ -7,7 +7,7 @@ import ArgumentParser
 import Provision
 import VBoxXML
 
-struct Setup: ParsableCommand {
+struct Setup: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "The image build step: timezone, user and group with a fixed id, VM folder, extension pack.",
         discussion: """
@@ -42,6 +42,8 @@ struct Setup: ParsableCommand {
     @Option(help: ArgumentHelp("Mirror for download.virtualbox.org/virtualbox.", valueName: "url"))
     var extpackUrl: String?
 
+    @OptionGroup var global: GlobalOptions
+
     func validate() throws {
         if (user == nil) != (uid == nil) { throw ValidationError("--user and --uid go together.") }
         if vmdir != nil && uid == nil { throw ValidationError("--vmdir needs --user and --uid (its owner).") }
@@ -55,7 +57,7 @@ struct Setup: ParsableCommand {
         } catch { throw ValidationError(error.message) }
     }
 
-    func run() throws {
+    func run(_ context: CommandContext) throws {
         let setup = ImageSetup(root: root) { Output.out("setup: \($0)") }
         if root != "/" { try setup.checkRoot(forUser: user != nil) }
         if let timezone { try setup.timezone(timezone) }
@@ -73,10 +75,10 @@ struct Setup: ParsableCommand {
             defer { FileIO.removeTree(dir) }
             var o = DownloadOptions()
             o.userAgent = "vmprov/\(VMProv.version)"
-            try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader(options: o))
+            try ExtensionPack(tools: context.virtualBoxTools, downloader: Downloader(options: o))
                 .installMatching(base: extpackUrl, into: dir) { Output.out("setup: \($0)") }
         default:
-            try ExtensionPack(tools: VirtualBoxTools(), downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
+            try ExtensionPack(tools: context.virtualBoxTools, downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
         }
     }
 }

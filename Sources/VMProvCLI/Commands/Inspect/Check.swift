@@ -2,7 +2,7 @@ import ArgumentParser
 import Provision
 import VBoxXML
 
-struct Check: ParsableCommand {
+struct Check: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply VirtualBox's reader rules to a .vbox and report what it would reject or silently ignore.",
         discussion: """
@@ -16,10 +16,12 @@ struct Check: ParsableCommand {
 
     @OptionGroup var read: ReadOptions
 
-    func run() throws {
-        let settings = try TargetResolver.load(read.target)
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
+        let settings = try TargetResolver.load(read.target, context)
         // The RDP server depends on the VirtualBox that will run the machine: ask the installed one, if any.
-        var tools = VirtualBoxTools()
+        var tools = context.virtualBoxTools
         tools.timeout = 10
         let version = settings.remoteDisplay.enabled ? try? tools.version() : nil
         let rdp = RDPModule.assess(settings, virtualBox: version)

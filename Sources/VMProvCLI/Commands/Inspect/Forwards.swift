@@ -12,12 +12,14 @@ enum JSONOut {
     }
 }
 
-struct Forwards: ParsableCommand {
+struct Forwards: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the NAT port forwards of every adapter.",
         discussion: "Example:\n  vmprov forwards vms/ubuntu --json")
 
     @OptionGroup var read: ReadOptions
+
+    @OptionGroup var global: GlobalOptions
 
     struct Row: Encodable {
         var adapter: Int
@@ -29,8 +31,8 @@ struct Forwards: ParsableCommand {
         var guestPort: Int
     }
 
-    func run() throws {
-        let settings = try TargetResolver.load(read.target)
+    func run(_ context: CommandContext) throws {
+        let settings = try TargetResolver.load(read.target, context)
         let rows = settings.adapters.flatMap { a in
             a.forwards.map { Row(adapter: a.number, name: $0.name, proto: $0.proto.rawValue, hostIP: $0.hostIP,
                                  hostPort: $0.hostPort, guestIP: $0.guestIP, guestPort: $0.guestPort) }

@@ -2,15 +2,17 @@ import ArgumentParser
 import FoundationEssentials
 import VBoxXML
 
-struct Show: ParsableCommand {
+struct Show: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage.",
         discussion: "Example:\n  vmprov show vms/ubuntu/ubuntu.vbox --json")
 
     @OptionGroup var read: ReadOptions
 
-    func run() throws {
-        let settings = try TargetResolver.load(read.target)
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
+        let settings = try TargetResolver.load(read.target, context)
         let s = settings.summary
         if read.json { return try JSONOut.print(s) }
         Output.out("Name:      \(s.name)")

@@ -10,15 +10,16 @@ import VBoxXML
 
 /// The profile catalogue as the CLI sees it.
 enum Catalog {
-    static func standard() -> ProfileCatalog {
+    /// The catalogue: `$VMPROV_PROFILES` (from the context), then the folders beside and above the executable.
+    static func standard(_ context: CommandContext) -> ProfileCatalog {
         var exe = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &exe, 4095)
         let path = n > 0 ? String(decoding: exe[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-        return ProfileCatalog.standard(extra: Output.env("VMPROV_PROFILES"), executable: path)
+        return ProfileCatalog.standard(extra: context.extraProfileFolders, executable: path)
     }
 }
 
-struct Create: ParsableCommand {
+struct Create: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a machine folder from an OS profile: verified installer, NAME.vbox and a sparse NAME.vdi.",
         discussion: """
@@ -75,6 +76,8 @@ struct Create: ParsableCommand {
 
     @OptionGroup var transfer: TransferOptions
 
+    @OptionGroup var global: GlobalOptions
+
     func validate() throws {
         if iso != nil && isoUrl != nil { throw ValidationError("give --iso or --iso-url, not both.") }
         if let u = isoUrl, !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
@@ -82,12 +85,12 @@ struct Create: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run(_ context: CommandContext) throws {
         let p: Profile
-        p = try Catalog.standard().load(profile)
+        p = try Catalog.standard(context).load(profile)
         // The documented contract: --dir, then $VMDIR, then ./vms (for create, $VMDIR is the parent folder).
-        let directory = dir ?? Output.env("VMDIR") ?? "vms"
-        var req = CreateRequest(profile: p, name: name ?? p.name, directory: directory, identity: try identity())
+        let directory = dir ?? context.vmDir ?? "vms"
+        var req = CreateRequest(profile: p, name: name ?? p.name, directory: directory, identity: try context.testHooks.identity())
         req.isoPath = iso
         req.isoURL = isoUrl
         req.checksum = checksum
@@ -99,9 +102,9 @@ struct Create: ParsableCommand {
         req.diskSize = diskSize
         req.rdpPort = rdpPort
         req.force = force
-        req.guestAdditions = GuestAdditions.find(override: Output.env("VMPROV_GUEST_ADDITIONS"))
-        let progress = ProgressPrinter(quiet: transfer.quiet)
-        let downloader = try transfer.downloader(progress: progress)
+        req.guestAdditions = GuestAdditions.find(override: context.guestAdditionsOverride)
+        let progress = ProgressPrinter(quiet: transfer.quiet, bars: context.terminalDrawsBars)
+        let downloader = try transfer.downloader(progress: progress, context: context)
         let creator = MachineCreator(downloader: downloader, cacheDirectory: downloader.options.cacheDirectory)
         let quiet = transfer.quiet
         let report: CreateReport
@@ -114,19 +117,6 @@ struct Create: ParsableCommand {
         progress.finish()
         for w in report.warnings { Output.warn(w) }
         print(report, profile: p)
-    }
-
-    /// Random identifiers, or fixed ones from VMPROV_TEST_UUIDS / VMPROV_TEST_MAC / VMPROV_TEST_TIME (golden tests).
-    func identity() throws -> MachineIdentity {
-        var id = MachineIdentity.random()
-        if let list = Output.env("VMPROV_TEST_UUIDS") {
-            let uuids = list.split(separator: ",").compactMap { VBoxUUID(String($0)) }
-            guard uuids.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", kind: .usage) }
-            id.machine = uuids[0]; id.disk = uuids[1]; id.installer = uuids[2]; id.guestAdditions = uuids[3]
-        }
-        if let mac = Output.env("VMPROV_TEST_MAC") { id.macAddress = mac }
-        if let t = Output.env("VMPROV_TEST_TIME").flatMap(Int.init) { id.time = t }
-        return id
     }
 
     func print(_ r: CreateReport, profile p: Profile) {

@@ -8,21 +8,23 @@ import FoundationEssentials
 import Provision
 import VBoxXML
 
-struct ListProfiles: ParsableCommand {
+struct ListProfiles: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the profiles.")
 
     @Flag(help: "Print JSON.")
     var json = false
+
+    @OptionGroup var global: GlobalOptions
 
     struct Row: Encodable {
         var name, description, osType, source: String
         var signed, downloadable: Bool
     }
 
-    func run() throws {
+    func run(_ context: CommandContext) throws {
         var rows: [Row] = []
         var failure: ProfileError?
-        for r in Catalog.standard().loadAll() {
+        for r in Catalog.standard(context).loadAll() {
             switch r {
             case .success(let p):
                 rows.append(Row(name: p.name, description: p.description, osType: p.osType, source: p.source,

@@ -8,7 +8,7 @@ import FoundationEssentials
 import Provision
 import VBoxXML
 
-struct ShowProfile: ParsableCommand {
+struct ShowProfile: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Print a profile's resolved values.")
 
     @Argument(help: "Profile name.")
@@ -17,9 +17,11 @@ struct ShowProfile: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() throws {
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
         let p: Profile
-        p = try Catalog.standard().load(name)
+        p = try Catalog.standard(context).load(name)
         if json { return try JSONOut.print(p) }
         Output.out("name:          \(p.name)  (\(p.source))")
         Output.out("description:   \(p.description)")

@@ -7,7 +7,7 @@ import ArgumentParser
 import FoundationEssentials
 import Provision
 
-struct Healthcheck: ParsableCommand {
+struct Healthcheck: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exit 0 when the guest is healthy (running, restoring, saving, paused or saved).",
         discussion: """
@@ -20,18 +20,20 @@ struct Healthcheck: ParsableCommand {
 
     @OptionGroup var machine: MachineOption
 
-    func run() throws {
-        let custom = Output.env("HEALTHCHECK_CMD") ?? "/usr/local/bin/healthcheck"
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
+        let custom = context.healthcheckCommand ?? "/usr/local/bin/healthcheck"
         if access(custom, X_OK) == 0 {
             let out: ProcessOutput
             out = try Subprocess.run([custom])
             if !out.stdout.isEmpty { Output.write(1, out.stdoutText) }
             if !out.stderr.isEmpty { Output.write(2, out.stderrText) }
             throw ExitCode(out.status)
-        } else if Output.env("HEALTHCHECK_CMD") != nil {
+        } else if context.healthcheckCommand != nil {
             throw CLIError("HEALTHCHECK_CMD=\(custom) is not an executable file.", kind: .unavailable)
         }
-        let tools = try queryTools()
+        let tools = try context.queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
         state = try tools.state(vm)

@@ -7,14 +7,16 @@ import ArgumentParser
 import FoundationEssentials
 import Provision
 
-struct List: ParsableCommand {
+struct List: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the registered machines (Name= and ID= lines).",
         discussion: "Example:\n  vmprov list")
 
-    func run() throws {
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: CommandContext) throws {
         let list: [VMListEntry]
-        let tools = try queryTools()
+        let tools = try context.queryTools()
         list = try tools.listVMs()
         for vm in list {
             Output.out("Name=\(vm.name)")

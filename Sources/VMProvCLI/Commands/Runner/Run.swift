@@ -13,7 +13,7 @@ func logLine(_ level: LogLevel, _ message: String) {
     Output.out(padded + message)
 }
 
-struct Run: ParsableCommand {
+struct Run: ContextCommand {
     static let configuration = CommandConfiguration(
         abstract: "Boot the guest headless and supervise it (the container's main process).",
         discussion: """
@@ -30,40 +30,24 @@ struct Run: ParsableCommand {
           VMDIR=/vms STOP_TIMEOUT=90 vmprov run
         """)
 
-    @Flag(help: "Also log every VBoxManage command line.")
+    @Flag(help: "Also log every VBoxManage command line and every setting taken from the environment.")
     var verbose = false
 
-    func run() throws {
-        let stopAction: GuestAction
-        if let s = Output.env("STOP_ACTION") {
-            guard let a = GuestAction(userValue: s) else {
-                throw CLIError("STOP_ACTION=\(s): use acpi, savestate or poweroff.", kind: .usage)
-            }
-            stopAction = a
-        } else {
-            stopAction = .acpi
-        }
-        var config: RunnerConfig
+    /// The settings from the environment, as runner log lines (stdout, the container's log).
+    func report(_ overrides: [String]) {
+        for line in overrides { logLine(.info, line) }
+    }
+
+    func run(_ context: CommandContext) throws {
+        let config: RunnerConfig
         do {
-            let timeout = try RunnerConfig.seconds("STOP_TIMEOUT", Output.env("STOP_TIMEOUT"), fallback: 120)
-            config = RunnerConfig(vmDir: Output.env("VMDIR") ?? ".", policy: StopPolicy(termAction: stopAction, stopTimeout: timeout))
-            config.serviceExitTimeout = try RunnerConfig.seconds("VMPROV_SERVICE_WAIT", Output.env("VMPROV_SERVICE_WAIT"),
-                                                                 fallback: config.serviceExitTimeout)
-            config.startupTimeout = try RunnerConfig.seconds("VMPROV_STARTUP_TIMEOUT", Output.env("VMPROV_STARTUP_TIMEOUT"),
-                                                             fallback: config.startupTimeout)
-            config.callTimeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"),
-                                                          fallback: config.callTimeout, allowZero: false)
-        } catch {
+            config = try context.runnerConfig()
+        } catch let error as RunnerError {
+            // A bad seconds setting goes to the runner's log; a bad STOP_ACTION (CLIError) to stderr, as always.
             logLine(.error, error.description)
             throw AlreadyReported(error)
         }
-        config.verbose = verbose
-        if verbose {
-            for key in ["VMDIR", "STOP_ACTION", "STOP_TIMEOUT", "VMPROV_CALL_TIMEOUT", "VBOX_USER_HOME"] {
-                if let v = Output.env(key) { logLine(.info, "\(key)=\(v)") }
-            }
-        }
-        let runner = Runner(config: config, tools: VirtualBoxTools(), log: logLine, forward: { Output.out($0) })
+        let runner = Runner(config: config, tools: context.virtualBoxTools, log: logLine, forward: { Output.out($0) })
         do {
             try runner.prepareSignals()
             let outcome = try runner.run()
@@ -73,13 +57,4 @@ struct Run: ParsableCommand {
             throw AlreadyReported(e)
         }
     }
-}
-
-/// VirtualBox's tools for the queries, each call bounded by $VMPROV_CALL_TIMEOUT seconds (default 30), so a hung
-/// VBoxSVC cannot hang `list`, `state` or `healthcheck`.
-func queryTools() throws -> VirtualBoxTools {
-    var tools = VirtualBoxTools()
-    tools.timeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"), fallback: 30,
-                                             allowZero: false)
-    return tools
 }

@@ -7,7 +7,7 @@ import ArgumentParser
 import FoundationEssentials
 import Provision
 
-struct State: ParsableCommand {
+struct State: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the machine's state (VMState: running, poweroff, saved, aborted, …).",
         discussion: "Example:\n  vmprov state --json")
@@ -17,14 +17,16 @@ struct State: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var global: GlobalOptions
+
     struct Report: Encodable {
         var vm: String
         var state: String
         var healthy: Bool
     }
 
-    func run() throws {
-        let tools = try queryTools()
+    func run(_ context: CommandContext) throws {
+        let tools = try context.queryTools()
         let vm = try machine.resolve(tools)
         let state: VMState
         state = try tools.state(vm)

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Provision
+import VBoxXML
+
+/// Every switch that exists only for vmprov's own tests, in one place. Each is an environment variable the
+/// end-to-end tests set on the vmprov they run (`Tests/EndToEndTests`); users never need one, and `--verbose`
+/// marks each one set as "test only". Values that do not parse are ignored, as they always were, except
+/// `VMPROV_TEST_UUIDS`, which must hold 4 UUIDs (exit 64).
+///
+/// The fake VirtualBox's own switches (`FAKEVBOX_*`) are read by `Tests/Fixtures/fakevbox.py`, never by vmprov.
+public struct TestHooks: Sendable, Equatable {
+    /// For tests only. `VMPROV_TEST_UUIDS=M,D,I,G`: `create`'s machine, disk, installer and Guest Additions UUIDs
+    /// (golden-file tests), instead of random ones.
+    public var uuids: String?
+    /// For tests only. `VMPROV_TEST_MAC=080027XXXXXX`: `create`'s NAT adapter MAC address instead of a random one.
+    public var mac: String?
+    /// For tests only. `VMPROV_TEST_TIME=SECONDS`: `create`'s timestamps (seconds since 1970) instead of now.
+    public var time: Int?
+    /// For tests only. `VMPROV_TEST_BACKOFF=SECONDS`: the first wait between download retries (the longest wait is
+    /// 4 times it), instead of the production back-off.
+    public var backoff: Double?
+    /// For tests only. `VMPROV_TEST_STALL_SECONDS=N`: seconds below the stall speed before a transfer counts as
+    /// stalled, overriding `--stall-time`.
+    public var stallSeconds: Int?
+    /// For tests only. `VMPROV_TEST_FAIL_CURLOPT=NAME,…`: libcurl options to treat as refused (proves that a
+    /// refused option stops the download).
+    public var failingCurlOptions: Set<String>?
+    /// For tests only. `VMPROV_TEST_SAVE_FAULT=STEP` stops a `.vbox` save after STEP (a `SaveStep` raw value) with
+    /// an I/O error; `STEP:crash` ends the process there (exit 99), as a crash would.
+    public var saveFault: String?
+
+    /// No hooks: what every user gets.
+    public init() {}
+
+    /// The hooks set in `environment`.
+    public init(environment: Environment) {
+        uuids = environment[.testUUIDs]
+        mac = environment[.testMAC]
+        time = environment[.testTime].flatMap(Int.init)
+        backoff = environment[.testBackoff].flatMap(Double.init)
+        stallSeconds = environment[.testStallSeconds].flatMap(Int.init)
+        failingCurlOptions = environment[.testFailCurlOption].map { Set($0.split(separator: ",").map(String.init)) }
+        saveFault = environment[.testSaveFault]
+    }
+
+    /// `create`'s identifiers: random, or the fixed ones of `uuids`, `mac` and `time`.
+    /// - Throws: `CLIError` (usage, 64) when `uuids` does not hold exactly 4 UUIDs.
+    func identity() throws -> MachineIdentity {
+        var id = MachineIdentity.random()
+        if let list = uuids {
+            let parsed = list.split(separator: ",").compactMap { VBoxUUID(String($0)) }
+            guard parsed.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", kind: .usage) }
+            id.machine = parsed[0]; id.disk = parsed[1]; id.installer = parsed[2]; id.guestAdditions = parsed[3]
+        }
+        if let mac { id.macAddress = mac }
+        if let time { id.time = time }
+        return id
+    }
+
+    /// Applies `backoff`, `stallSeconds` and `failingCurlOptions` to download options.
+    func apply(to options: inout DownloadOptions) {
+        if let backoff { options.initialBackoff = backoff; options.maximumBackoff = backoff * 4 }
+        if let stallSeconds { options.stallSeconds = stallSeconds }
+        if let failingCurlOptions { options.failingCurlOptions = failingCurlOptions }
+    }
+
+    /// The save hook of `saveFault`, nil when unset.
+    func saveFaultHook() -> (@Sendable (SaveStep) throws -> Void)? {
+        guard let spec = saveFault else { return nil }
+        let parts = spec.split(separator: ":")
+        let step = String(parts.first ?? "")
+        let crash = parts.count > 1 && parts[1] == "crash"
+        return { current in
+            guard current.rawValue == step else { return }
+            if crash { _exit(99) }
+            throw CLIError("save stopped after \(step) (VMPROV_TEST_SAVE_FAULT)", kind: .ioError)
+        }
+    }
+}
