@@ -73,7 +73,8 @@ let package = Package(
         ),
         .testTarget(
             name: "VMProvCLITests",
-            dependencies: ["VMProvCLI", "VBoxXML", "Provision"]
+            dependencies: ["VMProvCLI", "VBoxXML", "Provision"],
+            exclude: ["HelpSnapshots"]  // read by HelpSnapshotTests from the source tree
         ),
         .testTarget(
             name: "EndToEndTests",
@@ -82,3 +83,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// `VMPROV_WARNINGS_AS_ERRORS=1` (set by .ci/run) builds every target of this package, not its dependencies, with
+// warnings as errors. `swift build -Xswiftc -warnings-as-errors` cannot do this: SwiftPM compiles the dependencies with
+// `-suppress-warnings`, which swiftc refuses in the same command line ("conflicting options").
+if Context.environment["VMPROV_WARNINGS_AS_ERRORS"] == "1" {
+    for target in package.targets where target.type != .system {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-warnings-as-errors"])]
+    }
+}
