@@ -21,8 +21,10 @@ struct FakeFidelityTests {
         line.replacingOccurrences(of: #"at line \d+ of"#, with: "at line N of", options: .regularExpression)
     }
 
-    @Test func versionWithWrapperWarning() throws {
-        guard let real = transcript("7.1/version-logname-warning-7.1.4.txt") else { return TestPaths.corpusMissing("fidelity") }
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (fidelity)"))
+
+    func versionWithWrapperWarning() throws {
+        let real = try #require(transcript("7.1/version-logname-warning-7.1.4.txt"))
         let fake = FakeVirtualBox(version: "7.1.4", knobs: ["FAKEVBOX_WARN": "logname"])
         let out = try fake.tool("VBoxManage", ["--version"])
         let expected = outputLines(real).prefix(2).joined(separator: "\n") + "\n"
@@ -30,10 +32,10 @@ struct FakeFidelityTests {
         #expect(VBoxVersion.parse(out.stdout)?.number == "7.1.4")
     }
 
-    @Test(arguments: [("6.1.32", "6.1/vboxheadless-startvm-ctrl-c-savestate-6.1.32.txt"),
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (fidelity)"), arguments: [("6.1.32", "6.1/vboxheadless-startvm-ctrl-c-savestate-6.1.32.txt"),
                       ("7.0.16_Ubuntu", "7.0/vboxheadless-startvm-vrde-7.0.16_Ubuntu.txt")])
     func headlessBannerAndSignalSave(version: String, file: String) throws {
-        guard let real = transcript(file) else { return TestPaths.corpusMissing("fidelity") }
+        let real = try #require(transcript(file))
         let fake = FakeVirtualBox(version: version)
         fake.addMachine("vm", name: "vm")
         #expect(try fake.tool("VBoxManage", ["registervm", fake.vms.file("vm/vm.vbox").path]).status == 0)
@@ -54,10 +56,10 @@ struct FakeFidelityTests {
         #expect(try fake.state("vm") == "saved")
     }
 
-    @Test func listAndShowVMInfoFollowTheRealGrammar() throws {
-        guard let real = transcript("7.0/showvminfo-machinereadable-poweroff-encryption-line.txt") else {
-            return TestPaths.corpusMissing("fidelity")
-        }
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (fidelity)"))
+
+    func listAndShowVMInfoFollowTheRealGrammar() throws {
+        let real = try #require(transcript("7.0/showvminfo-machinereadable-poweroff-encryption-line.txt"))
         let fake = FakeVirtualBox(version: "7.0.6")
         fake.addMachine("vm", name: "my \"quoted\" vm", uuid: "19e117b3-06f4-4a1e-851d-47336ad6a142")
         #expect(try fake.tool("VBoxManage", ["registervm", fake.vms.file("vm/my \"quoted\" vm.vbox").path]).status == 0)
@@ -78,8 +80,10 @@ struct FakeFidelityTests {
         #expect(info.contains("VMStateChangeTime=\"") && !info.contains("Z\"\nvmstate"))
     }
 
-    @Test func errorsMatchTheCapturedText() throws {
-        guard let notFound = transcript("6.0/showvminfo-vm-not-found-macos.txt") else { return TestPaths.corpusMissing("fidelity") }
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (fidelity)"))
+
+    func errorsMatchTheCapturedText() throws {
+        let notFound = try #require(transcript("6.0/showvminfo-vm-not-found-macos.txt"))
         let fake = FakeVirtualBox(version: "6.1.36")
         let r = try fake.tool("VBoxManage", ["showvminfo", "macOS-VM", "--machinereadable"])
         #expect(r.status == 1)

@@ -49,8 +49,10 @@ struct ChecksumTests {
         #expect(throws: ChecksumError.self) { try ChecksumFile(text: "", source: "E") }
     }
 
-    @Test func everyRealChecksumFileParses() throws {
-        guard let corpus = TestPaths.corpus else { return TestPaths.corpusMissing("checksum file parsing") }
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (checksum file parsing)"))
+
+    func everyRealChecksumFileParses() throws {
+        let corpus = try #require(TestPaths.corpus)
         let dir = corpus.appendingPathComponent("checksums")
         let files = try FileManager.default.subpathsOfDirectory(atPath: dir.path).filter { p in
             !p.hasPrefix("_keys") && !p.hasSuffix(".gpg") && !p.hasSuffix(".sign") && !p.hasSuffix(".sig")
@@ -82,7 +84,7 @@ struct ChecksumTests {
 struct SignatureTests {
     static func corpusFile(_ p: String) -> String? { TestPaths.corpus?.appendingPathComponent("checksums/" + p).path }
 
-    @Test(arguments: [
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (real detached signatures)"), arguments: [
         ("ubuntu/20.04/SHA256SUMS", "ubuntu/20.04/SHA256SUMS.gpg", "_keys/ubuntu-keyring-2012-cdimage.gpg"),
         ("ubuntu/20.04.1/SHA256SUMS", "ubuntu/20.04.1/SHA256SUMS.gpg", "_keys/ubuntu-keyring-2012-cdimage.gpg"),
         ("ubuntu/cloud-images-22.04-20260722/SHA256SUMS", "ubuntu/cloud-images-22.04-20260722/SHA256SUMS.gpg", "_keys/ubuntu-cloudimage-keyring.gpg"),
@@ -90,9 +92,9 @@ struct SignatureTests {
         ("debian/10.6.0-amd64-iso-dvd/SHA256SUMS", "debian/10.6.0-amd64-iso-dvd/SHA256SUMS.sign", "_keys/debian-cd-signing-key-DF9B9C49.asc"),
     ])
     func realDetachedSignatures(data: String, signature: String, key: String) throws {
-        guard let d = Self.corpusFile(data), let s = Self.corpusFile(signature), let k = Self.corpusFile(key) else {
-            return TestPaths.corpusMissing("real detached signatures")
-        }
+        let d = try #require(Self.corpusFile(data))
+        let s = try #require(Self.corpusFile(signature))
+        let k = try #require(Self.corpusFile(key))
         let v = try GPGVerifier(keyring: k)
         defer { v.cleanup() }
         let report = try v.verifyDetached(signature: s, data: d, label: data)
@@ -124,7 +126,7 @@ struct SignatureTests {
         #expect(try right.verifyDetached(signature: s, data: d, label: data) == report)
     }
 
-    @Test(arguments: [
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (real clearsigned files)"), arguments: [
         ("fedora/37/iso/Fedora-Server-37-1.7-x86_64-CHECKSUM", "_keys/RPM-GPG-KEY-fedora-37-primary"),
         ("fedora/36/iso/Fedora-Everything-36-1.5-x86_64-CHECKSUM", "_keys/RPM-GPG-KEY-fedora-36-primary"),
         ("fedora/legacy/Fedora-Cloud_Images-x86_64-23-CHECKSUM", "_keys/RPM-GPG-KEY-fedora-23-primary"),
@@ -133,9 +135,8 @@ struct SignatureTests {
         ("freebsd/13.2-RELEASE/CHECKSUM.SHA256-FreeBSD-13.2-RELEASE-amd64.asc", "_keys/freebsd-cperciva.asc"),
     ])
     func realClearsignedFiles(file: String, key: String) throws {
-        guard let f = Self.corpusFile(file), let k = Self.corpusFile(key) else {
-            return TestPaths.corpusMissing("real clearsigned files")
-        }
+        let f = try #require(Self.corpusFile(file))
+        let k = try #require(Self.corpusFile(key))
         let v = try GPGVerifier(keyring: k)
         defer { v.cleanup() }
         let (_, signed) = try v.verifyClearsigned(file: f, label: file)

@@ -16,7 +16,10 @@ struct VirtualBoxParserTests {
         #expect(VBoxVersion.parse("7.0.20_Ubuntur163906")?.suffix == "_Ubuntu")
         #expect(VBoxVersion.parse("6.1.38_Ubuntur153438")?.revision == 153438)
         #expect(VBoxVersion.parse("WARNING: Environment variable LOGNAME or USER does not correspond to effective user id.\n7.1.4r165100\n")?.number == "7.1.4")
-        guard TestPaths.corpus != nil else { return TestPaths.corpusMissing("version transcripts") }
+    }
+
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (version transcripts)"))
+    func versionTranscripts() throws {
         for (file, expected) in [("7.1/version-logname-warning-7.1.4.txt", "7.1.4"), ("7.0/version-7.0.20-oracle.txt", "7.0.20"),
                                  ("6.1/version-6.1.38_Ubuntu.txt", "6.1.38"), ("6.1/version-6.1.32-oracle.txt", "6.1.32"),
                                  ("6.1/version-vboxdrv-warning-rpmfusion-fedora.txt", nil),
@@ -33,11 +36,15 @@ struct VirtualBoxParserTests {
         }
     }
 
-    @Test func listVMsTranscripts() throws {
+    @Test func listVMsParsing() throws {
         #expect(VMListParser.parse("\"a \\\"b\\\" {c}\" {2e16b1fc-675d-4a7a-a9a1-e89a8bde7874}\r\n") ==
                 [VMListEntry(name: "a \\\"b\\\" {c}", uuid: "2e16b1fc-675d-4a7a-a9a1-e89a8bde7874")])
         #expect(VMListParser.parse("").isEmpty)
-        guard let two = transcript("5.2/list-vms-two-vms.txt") else { return TestPaths.corpusMissing("list vms transcripts") }
+    }
+
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (list vms transcripts)"))
+    func listVMsTranscripts() throws {
+        let two = try #require(transcript("5.2/list-vms-two-vms.txt"))
         #expect(VMListParser.parse(two).map(\.name) == ["Ubuntu", "go-virtualbox"])
         let spaces = try #require(transcript("unknown/list-vms-inaccessible-macos-names-with-spaces.txt"))
         let entries = VMListParser.parse(spaces)
@@ -55,10 +62,10 @@ struct VirtualBoxParserTests {
         #expect(!VMListParser.parse(warning).contains { $0.name.hasPrefix("WARNING") })
     }
 
-    @Test func showVMInfoTranscripts() throws {
-        guard let text = transcript("7.0/showvminfo-machinereadable-poweroff-encryption-line.txt") else {
-            return TestPaths.corpusMissing("showvminfo transcripts")
-        }
+    @Test(.enabled(if: TestPaths.corpus != nil, "needs ../shared/corpus (showvminfo transcripts)"))
+
+    func showVMInfoTranscripts() throws {
+        let text = try #require(transcript("7.0/showvminfo-machinereadable-poweroff-encryption-line.txt"))
         let info = MachineInfo(parsing: text)
         #expect(info.state == .poweroff)
         #expect(info["name"] == "manjaro-gnome-x64-full-clean")

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Testing
+@testable import VMProvCLI
+
+/// In-process parsing of every command: a good command line gives the command with the values given, a bad one the
+/// error text argument-parser prints and exit 64 (usage).
+@Suite("Parsing")
+struct ParseTests {
+    // MARK: Good command lines
+
+    @Test func create() throws {
+        let c = try #require(try VMProv.parseAsRoot(["create", "--profile", "ubuntu", "--dir", "vms", "--memory", "4096",
+                                                      "--no-cache", "-q", "--verbose"]) as? Create)
+        #expect(c.profile == "ubuntu" && c.dir == "vms" && c.memory == 4096)
+        #expect(c.transfer.noCache && c.transfer.quiet && c.transfer.retries == 5 && c.global.verbose)
+    }
+
+    @Test func profiles() throws {
+        #expect(try VMProv.parseAsRoot(["profiles"]) is ListProfiles)
+        let list = try #require(try VMProv.parseAsRoot(["profiles", "list", "--json"]) as? ListProfiles)
+        #expect(list.json)
+        let show = try #require(try VMProv.parseAsRoot(["profiles", "show", "debian"]) as? ShowProfile)
+        #expect(show.name == "debian" && !show.json)
+    }
+
+    @Test func edits() throws {
+        let e = try #require(try VMProv.parseAsRoot(["enable-rdp", "vms/a", "--port", "3390-3392", "--auth", "external",
+                                                      "--user", "u", "--password-stdin"]) as? EnableRDP)
+        #expect(e.target.target == "vms/a" && e.port == "3390-3392" && e.user == "u" && e.passwordStdin)
+        let d = try #require(try VMProv.parseAsRoot(["disable-rdp", "--force"]) as? DisableRDP)
+        #expect(d.target.target == nil && d.target.force)
+        let a = try #require(try VMProv.parseAsRoot(["add-forward", "x.vbox", "--name", "ssh", "--host-port", "2222",
+                                                      "--guest-port", "22", "--adapter", "2"]) as? AddForward)
+        #expect(a.name == "ssh" && a.hostPort == "2222" && a.guestPort == "22" && a.adapter == 2 && a.proto == "tcp")
+        let r = try #require(try VMProv.parseAsRoot(["remove-forward", "--name", "ssh"]) as? RemoveForward)
+        #expect(r.name == "ssh" && r.adapter == 1)
+    }
+
+    @Test func inspection() throws {
+        let f = try #require(try VMProv.parseAsRoot(["forwards", "vms/a", "--json"]) as? Forwards)
+        #expect(f.read.target == "vms/a" && f.read.json)
+        let s = try #require(try VMProv.parseAsRoot(["show"]) as? Show)
+        #expect(s.read.target == nil && !s.read.json)
+        let c = try #require(try VMProv.parseAsRoot(["check", "a.vbox", "--verbose"]) as? Check)
+        #expect(c.read.target == "a.vbox" && c.global.verbose)
+    }
+
+    @Test func downloads() throws {
+        let f = try #require(try VMProv.parseAsRoot(["fetch", "https://a/x.iso", "http://b/x.iso", "--checksum",
+                                                      "sha256:" + String(repeating: "a", count: 64), "-o", "x",
+                                                      "--max-size", "8G", "--stall-time", "60"]) as? Fetch)
+        #expect(f.urls == ["https://a/x.iso", "http://b/x.iso"] && f.output == "x" && f.maxSize == "8G")
+        #expect(f.transfer.stallTime == 60 && f.transfer.stallSpeed == 1024 && !f.json)
+        let v = try #require(try VMProv.parseAsRoot(["verify", "x.iso", "--checksum", "none", "-q"]) as? Verify)
+        #expect(v.file == "x.iso" && v.verification.checksum == "none" && v.quiet)
+    }
+
+    @Test func setup() throws {
+        let s = try #require(try VMProv.parseAsRoot(["setup", "--user", "vbox", "--uid", "1000", "--vmdir", "/vms",
+                                                      "--extpack", "auto"]) as? Setup)
+        #expect(s.root == "/" && s.user == "vbox" && s.uid == 1000 && s.vmdir == "/vms" && s.extpack == "auto")
+    }
+
+    @Test func runner() throws {
+        let r = try #require(try VMProv.parseAsRoot(["run", "--verbose"]) as? Run)
+        #expect(r.verbose)
+        #expect(try VMProv.parseAsRoot(["list"]) is List)
+        let s = try #require(try VMProv.parseAsRoot(["state", "--vm", "u", "--json"]) as? State)
+        #expect(s.machine.vm == "u" && s.json)
+        let h = try #require(try VMProv.parseAsRoot(["healthcheck"]) as? Healthcheck)
+        #expect(h.machine.vm == nil)
+    }
+
+    // MARK: Bad command lines: the message printed and exit 64
+
+    static let bad: [(argv: [String], message: String)] = [
+        (["bogus"], "Error: Unexpected argument 'bogus'"),
+        (["create"], "Error: Missing expected argument '--profile <name>'"),
+        (["create", "--profile", "u", "--iso", "a.iso", "--iso-url", "https://x/a.iso"],
+         "Error: give --iso or --iso-url, not both."),
+        (["create", "--profile", "u", "--iso-url", "ftp://x/a.iso"],
+         "Error: --iso-url ftp://x/a.iso: only http and https URLs can be fetched."),
+        (["create", "--profile", "u", "--memory", "lots"], "Error: The value 'lots' is invalid for '--memory <mb>'"),
+        (["profiles", "show"], "Error: Missing expected argument '<name>'"),
+        (["enable-rdp", "--user", "u"], "Error: --user needs --password-stdin: the password is read from standard input"),
+        (["enable-rdp", "--auth", "kerberos"], "Error: The value 'kerberos' is invalid for '--auth <type>'"),
+        (["disable-rdp", "a", "b"], "Error: Unexpected argument 'b'"),
+        (["add-forward"], "Error: give --rule \"name,proto,hostip,hostport,guestip,guestport\" or --host-port and "),
+        (["add-forward", "--rule", "a,tcp", "--adapter", "1"], "Error: --rule \"a,tcp\" has 2 fields; it needs 6: "),
+        (["add-forward", "--adapter", "0", "--host-port", "1", "--guest-port", "2"],
+         "Error: --adapter 0: adapters are numbered from 1."),
+        (["remove-forward"], "Error: Missing expected argument '--name <name>'"),
+        (["forwards", "--bogus"], "Error: Unknown option '--bogus'"),
+        (["show", "a", "b"], "Error: Unexpected argument 'b'"),
+        (["check", "--json=1"], "Error: The option '--json' does not take any value, but '1' was specified."),
+        (["fetch", "--checksum", "none"], "Error: Missing expected argument '<url> ...'"),
+        (["fetch", "file:///etc/passwd", "--checksum", "none"],
+         "Error: file:///etc/passwd: only http and https URLs can be fetched."),
+        (["fetch", "https://a/b", "--checksum", "none", "--max-size", "huge"],
+         "Error: --max-size huge: give a size such as 512M, 8G or 700K."),
+        (["fetch", "https://a/b", "--checksum", "none", "--retries=-1"], "Error: --retries must be 0 or more."),
+        (["fetch", "https://a/b", "--checksum", "none", "--stall-time", "0"],
+         "Error: --stall-time 0: give 1 to 86400 seconds."),
+        (["verify", "x", "--checksum", "none", "--signature", "s", "--no-signature"],
+         "Error: --signature and --no-signature contradict each other: drop one of them"),
+        (["verify", "x"], "Error: Missing expected argument '--checksum <spec>'"),
+        (["setup", "--user", "vbox"], "Error: --user and --uid go together."),
+        (["setup", "--extpack-url", "ftp://m"], "Error: --extpack-url ftp://m: only http and https."),
+        (["run", "--json"], "Error: Unknown option '--json'"),
+        (["list", "extra"], "Error: Unexpected argument 'extra'"),
+        (["state", "--vm"], "Error: Missing value for '--vm <vm>'"),
+        (["healthcheck", "--bogus"], "Error: Unknown option '--bogus'"),
+    ]
+
+    @Test(arguments: bad)
+    func badCommandLine(_ argv: [String], _ message: String) {
+        do {
+            let command = try VMProv.parseAsRoot(argv)
+            Issue.record("\(argv) parsed as \(type(of: command))")
+        } catch {
+            #expect(VMProv.fullMessage(for: error).hasPrefix(message), "\(argv)")
+            #expect(VMProv.exitCode(for: error).rawValue == VMProvExit.usage, "\(argv)")
+        }
+    }
+
+    /// Every command in the grouped help is reachable by name (the groups hold the same commands as before).
+    @Test func everyCommandIsRegistered() {
+        let names = VMProv.configuration.subcommands.map { $0._commandName }
+        #expect(names == ["create", "profiles", "enable-rdp", "disable-rdp", "add-forward", "remove-forward",
+                          "forwards", "show", "check", "fetch", "verify", "setup", "run", "list", "state",
+                          "healthcheck"])
+    }
+}
