@@ -137,4 +137,21 @@ struct ContextTests {
             #expect(text.firstRange(of: /\benviron\b/) == nil, "\(file) reads the environment (environ)")
         }
     }
+
+    /// The libraries take settings as values: the only variables they read themselves are the process-wide TMPDIR
+    /// (where temporary files go) and PATH (how a bare program name is found).
+    @Test func librariesReadNoSettingFromTheEnvironment() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources")
+        let files = try #require(FileManager.default.enumerator(atPath: root.path)).compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".swift") && !$0.hasPrefix("VMProvCLI/") }
+        #expect(files.count > 20)
+        for file in files {
+            let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: /getenv\((?<name>[^)]*)\)/) {
+                #expect(["\"TMPDIR\"", "\"PATH\""].contains(String(match.name)), "\(file) reads \(match.name)")
+            }
+            #expect(!text.contains("ProcessInfo"), "\(file) reads the environment (ProcessInfo)")
+        }
+    }
 }

@@ -75,7 +75,8 @@ public struct ChecksumResolver: Sendable {
                 throw .signature(.noKeyring(what: request.signature ?? plan.checksumSource ?? fileName))
             }
             do {
-                let v = try GPGVerifier(keyring: keyring, pinnedFingerprint: request.pinnedFingerprint)
+                let v = try GPGVerifier(keyring: keyring, pinnedFingerprint: request.pinnedFingerprint,
+                                        gpgv: downloader.options.gpgv)
                 verifier = v
                 return v
             } catch { throw .signature(error) }

@@ -33,14 +33,12 @@ public struct GPGVerifier: Sendable {
     /// `gpgv` planted earlier on PATH must not decide what counts as a good signature.
     public static let standardLocations = ["/usr/bin/gpgv", "/bin/gpgv"]
 
-    /// The gpgv to run: `$VMPROV_GPGV` (an absolute path) when set, else the first executable of
-    /// `standardLocations`.
-    /// - Parameter environment: reads one variable (nil when unset or empty).
-    /// - Throws: `.gpgvMissing` naming where it looked.
-    public static func locate(environment: (String) -> String? = { name in
-        getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-    }) throws(SignatureError) -> String {
-        if let explicit = environment("VMPROV_GPGV") {
+    /// The gpgv to run: `explicit` (an absolute path: the CLI passes `$VMPROV_GPGV`) when given, else the first
+    /// executable of `standardLocations`.
+    /// - Throws: `.gpgvMissing` naming where it looked (`VMPROV_GPGV=PATH` for an explicit path that is not an
+    ///   absolute path to an executable).
+    public static func locate(explicit: String?) throws(SignatureError) -> String {
+        if let explicit {
             guard explicit.hasPrefix("/"), access(explicit, X_OK) == 0 else {
                 throw .gpgvMissing(looked: ["VMPROV_GPGV=\(explicit)"])
             }
@@ -51,9 +49,11 @@ public struct GPGVerifier: Sendable {
     }
 
     /// Prepares a keyring (armoured keys are dearmoured into a private temporary folder).
-    /// - Throws: `.gpgvMissing` when gpgv is not at its fixed places, `.keyring` when the keyring cannot be read.
-    public init(keyring path: String, pinnedFingerprint: String? = nil) throws(SignatureError) {
-        gpgv = try Self.locate()
+    /// - Parameter gpgv: the gpgv to run (see `locate(explicit:)`); nil for the standard locations.
+    /// - Throws: `.gpgvMissing` when gpgv is not at `gpgv` or its fixed places, `.keyring` when the keyring cannot be
+    ///   read.
+    public init(keyring path: String, pinnedFingerprint: String? = nil, gpgv: String? = nil) throws(SignatureError) {
+        self.gpgv = try Self.locate(explicit: gpgv)
         var template = Array((TempFiles.base + "/vmprov-gpg-XXXXXX").utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw .keyring(path: path, reason: "cannot create a temporary folder: \(String(cString: strerror(errno)))")

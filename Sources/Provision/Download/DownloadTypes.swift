@@ -10,6 +10,9 @@ public struct DownloadOptions: Sendable {
     public var retries = 5
     /// A CA bundle for private mirrors (TLS verification is always on).
     public var caCertificate: String?
+    /// The gpgv that checks signatures of these downloads (an absolute path; the CLI passes `$VMPROV_GPGV`), or nil
+    /// for the first of `GPGVerifier.standardLocations`.
+    public var gpgv: String?
     /// `$VMPROV_CACHE` (or nil for no cache).
     public var cacheDirectory: String?
     /// A transfer slower than `lowSpeedBytes` per second for `stallSeconds` is a stall (libcurl's

@@ -38,6 +38,9 @@ public struct CommandContext: Sendable {
     /// `$VMPROV_GUEST_ADDITIONS`: a Guest Additions ISO path or `none`; nil when unset (then the standard places).
     public var guestAdditionsOverride: String? { environment[.guestAdditions] }
 
+    /// `$VMPROV_GPGV`: the gpgv that checks signatures (an absolute path); nil when unset (then the standard places).
+    public var gpgvOverride: String? { environment[.gpgv] }
+
     /// `$HEALTHCHECK_CMD`: the executable `healthcheck` runs instead of asking VirtualBox; nil when unset.
     public var healthcheckCommand: String? { environment[.healthcheckCommand] }
 

@@ -43,6 +43,7 @@ struct TransferOptions: ParsableArguments {
         var o = DownloadOptions()
         o.retries = retries
         o.caCertificate = cacert
+        o.gpgv = context.gpgvOverride
         o.cacheDirectory = noCache ? nil : try context.cacheRoot()
         o.userAgent = "vmprov/\(VMProv.version)"
         if let p = progress { o.progress = { p.update($0) } }

@@ -30,7 +30,9 @@ struct Verify: GlobalOptionsCommand {
         guard FileHasher.size(file) > 0 || access(file, R_OK) == 0 else {
             throw CLIError("\(file): no such file.", kind: .noInput)
         }
-        let downloader = Downloader()
+        var options = DownloadOptions()
+        options.gpgv = context.gpgvOverride
+        let downloader = Downloader(options: options)
         let name = file.split(separator: "/").last.map(String.init) ?? file
         do {
             let plan = try ChecksumResolver(downloader: downloader).plan(
