@@ -92,6 +92,44 @@ public struct ReaderRules {
         checkRemoteDisplay()
         checkMisplacedRemoteDisplay()
         checkBootOrder()
+        checkSharedFolders()
+    }
+
+    /// Shared folders (vbox-storage-devices §1): `Machine::i_loadHardware` fails on an empty name or host path and on
+    /// a duplicate name (exact case); the HGCM service refuses a second name differing only in case and holds 64
+    /// mappings; a relative or missing host path is set up broken at VM start (a runtime warning, not a failure).
+    mutating func checkSharedFolders() {
+        if let misplaced = doc.child(of: doc.machineIndex, named: "SharedFolders") {
+            add(.warning, misplaced, "SharedFolders directly under Machine is ignored; VirtualBox reads "
+                + "Machine/Hardware/SharedFolders")
+        }
+        let folders = doc.sharedFolders
+        var exact = Set<String>()
+        var folded = Set<String>()
+        for (i, f) in folders {
+            if f.name.isEmpty { add(.error, i, "a shared folder without a name; VirtualBox refuses the file") }
+            if f.hostPath.isEmpty { add(.error, i, "shared folder \"\(f.name)\" has no hostPath; VirtualBox refuses the file") }
+            if !exact.insert(f.name).inserted {
+                add(.error, i, "a second shared folder named \"\(f.name)\"; VirtualBox refuses the file (\"already exists\")")
+            } else if !folded.insert(f.name.lowercased()).inserted {
+                add(.warning, i, "shared folder \"\(f.name)\" differs from another only in case; the guest gets only "
+                    + "the first of them")
+            }
+            folded.insert(f.name.lowercased())
+            guard !f.hostPath.isEmpty else { continue }
+            let windows = f.hostPath.count >= 3 && f.hostPath.dropFirst().hasPrefix(":\\")
+            if !f.hostPath.hasPrefix("/") && !windows && !f.hostPath.hasPrefix("\\\\") {
+                add(.warning, i, "shared folder \"\(f.name)\": host path \(f.hostPath) is not absolute; VirtualBox "
+                    + "starts the machine without this folder")
+            } else if f.hostPath.hasPrefix("/"), access(f.hostPath, F_OK) != 0 {
+                add(.warning, i, "shared folder \"\(f.name)\": host path \(f.hostPath) does not exist on this host; "
+                    + "VirtualBox starts the machine with the folder broken")
+            }
+        }
+        if folders.count > VBoxSettings.maximumSharedFolders {
+            add(.warning, folders[VBoxSettings.maximumSharedFolders].index, "more than \(VBoxSettings.maximumSharedFolders) "
+                + "shared folders; the shared-folder service maps only the first 64")
+        }
     }
 
     mutating func checkValues(_ i: Int, _ e: XMLElementInfo) {

@@ -76,6 +76,8 @@ public struct MachineSummary: Sendable, Equatable, Codable {
     public var remoteDisplay: RemoteDisplayInfo
     public var adapters: [NetworkAdapterInfo]
     public var storage: [AttachmentInfo]
+    /// Shared folders of the current state.
+    public var sharedFolders: [SharedFolderInfo] = []
 }
 
 /// How VirtualBox reads a value (IPRT `getAttributeValue`): exact lowercase booleans, base-0 integers.
@@ -207,7 +209,8 @@ extension VBoxSettings {
             osType: machine.attribute("OSType") ?? "", settingsVersion: version.raw,
             memoryMB: descend(from: hardwareIndex, "Memory").flatMap { VBoxValue.uint(elements[$0].attribute("RAMSize")) },
             cpus: cpu.flatMap { VBoxValue.uint(elements[$0].attribute("count")) } ?? 1,
-            firmware: firmware, remoteDisplay: remoteDisplay, adapters: adapters, storage: attachments)
+            firmware: firmware, remoteDisplay: remoteDisplay, adapters: adapters, storage: attachments,
+            sharedFolders: sharedFolders.map(\.folder))
     }
 
     /// Storage attachments with the location of their media.

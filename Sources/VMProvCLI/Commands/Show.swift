@@ -62,7 +62,7 @@ struct Forwards: ParsableCommand {
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage.",
+        abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage, shared folders.",
         discussion: "Example:\n  vmprov show vms/ubuntu/ubuntu.vbox --json")
 
     @OptionGroup var read: ReadOptions
@@ -91,6 +91,10 @@ struct Show: ParsableCommand {
         for d in s.storage {
             Output.out("Storage:   \(d.controller) (\(d.bus)) port \(d.port) device \(d.device): \(d.type)"
                 + (d.medium.map { " \($0)" } ?? " (empty)"))
+        }
+        for f in s.sharedFolders {
+            Output.out("Share:     \(f.name) -> \(f.hostPath) (\(f.writable ? "writable" : "read-only")"
+                + (f.autoMount ? ", auto-mount" + (f.autoMountPoint.isEmpty ? "" : " at \(f.autoMountPoint)") : "") + ")")
         }
     }
 }
