@@ -22,7 +22,7 @@ public struct VMProv: ParsableCommand {
         subcommands: [
             Create.self, Profiles.self,
             EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self, Forwards.self, Show.self, Check.self,
-            AddShare.self, RemoveShare.self, AddDisk.self, RemoveDisk.self, GrowDisk.self, AddUSB.self, RemoveUSB.self,
+            AddShare.self, RemoveShare.self, AddDisk.self, RemoveDisk.self, GrowDisk.self, AddUSB.self, RemoveUSB.self, Snapshots.self,
             Fetch.self, Verify.self,
             Setup.self,
             Run.self, List.self, State.self, Healthcheck.self,

@@ -159,4 +159,65 @@ struct StorageCorpusTests {
         #expect(removal.result.settings.registeredDisks.contains { $0.uuid == base.uuid })
         #expect(removal.result.settings.elements[removal.result.settings.machineIndex].attribute("currentStateModified") == nil)
     }
+
+    @Test(arguments: files)
+    func addUSBEverywhere(file: URL) throws {
+        let doc = try VBoxSettings(bytes: Array(bytes(file)), path: file.lastPathComponent)
+        guard doc.version >= SettingsVersion(major: 1, minor: 15, raw: "1.15") else {
+            #expect(throws: VBoxXMLError.self) {
+                try doc.addingUSBFilter(name: "stick", vendorId: "781", productId: "5567", controller: .xhci)
+            }
+            return
+        }
+        let result = try doc.addingUSBFilter(name: "stick", vendorId: "781", productId: "5567", controller: .xhci)
+        let edited = result.settings
+        let filter = try #require(edited.usbFilters.first { $0.filter.name == "stick" })
+        #expect(filter.filter == USBFilterInfo(name: "stick", active: true, vendorId: "0781", productId: "5567"))
+        #expect(Self.path(edited, filter.index) == ["VirtualBox", "Machine", "Hardware", "USB", "DeviceFilters", "DeviceFilter"])
+        // A controller that works alone is there (the existing OHCI/XHCI, or the new XHCI).
+        let types = edited.usbControllers.map(\.type)
+        #expect(types.contains("XHCI") || types.contains("OHCI"))
+        let hadWorking = doc.usbControllers.contains { $0.type == "OHCI" || $0.type == "XHCI" }
+        #expect(edited.usbControllers.count == doc.usbControllers.count + (hadWorking ? 0 : 1))
+        #expect(Self.errors(edited) == Self.errors(doc))
+        #expect(try Self.newSchemaErrors(before: doc.bytes, after: edited.bytes) == [])
+        // Nothing outside USB changed.
+        let base = try VBoxSettings(bytes: Self.baseline(doc), path: doc.path)
+        let usbAfter = try #require(edited.child(of: edited.hardwareIndex, named: "USB"))
+        #expect(try Fixture.without(edited, usbAfter) == Fixture.without(base, base.child(of: base.hardwareIndex, named: "USB")))
+        let again = try edited.addingUSBFilter(name: "stick", vendorId: "0781", productId: "5567", controller: .xhci)
+        #expect(!again.changed && again.settings.bytes == edited.bytes)
+        let removed = try edited.removingUSBFilter(named: "stick").settings
+        #expect(!removed.usbFilters.contains { $0.filter.name == "stick" })
+    }
+
+    @Test(arguments: files)
+    func snapshotTreeAgreesWithTheFile(file: URL) throws {
+        let doc = try VBoxSettings(bytes: Array(bytes(file)), path: file.lastPathComponent)
+        let tree = doc.snapshotTree
+        let elementsNamedSnapshot = doc.elements.filter { $0.name == "Snapshot" }.count
+        #expect(tree.count == elementsNamedSnapshot)
+        var currents: [String] = []
+        var names: [String] = []
+        func walk(_ n: SnapshotInfo) {
+            if n.current { currents.append(n.uuid) }
+            names.append(n.name)
+            #expect(n.timeStamp.count == 20 && n.timeStamp.hasSuffix("Z"), "\(n.timeStamp)")
+            n.children.forEach(walk)
+        }
+        if let root = tree.root { walk(root) }
+        if elementsNamedSnapshot > 0 {
+            #expect(currents == [try #require(tree.currentSnapshot)])
+        } else {
+            #expect(tree.root == nil && currents.isEmpty)
+        }
+        let name = file.lastPathComponent
+        if name.hasPrefix("Marvint-dev__") { #expect(tree.count == 18) }
+        if name.hasPrefix("joco-kad__") { #expect(tree.root?.children.count == 2) }
+        if name.hasPrefix("luiscidade17__") {
+            // The snapshot holds the base; the current state its differencing child.
+            #expect(tree.root?.disks.map(\.differencing) == [false])
+            #expect(tree.currentStateDisks.map(\.differencing) == [true])
+        }
+    }
 }

@@ -93,6 +93,42 @@ public struct ReaderRules {
         checkMisplacedRemoteDisplay()
         checkBootOrder()
         checkSharedFolders()
+        checkUSB()
+    }
+
+    /// USB (vbox-storage-devices §4): controller types exact case (else the load fails), a name and type on each;
+    /// filters without `name` or `active` are dropped silently, an empty name fails the load; EHCI alone gives no USB.
+    mutating func checkUSB() {
+        guard let usb = doc.child(of: doc.hardwareIndex, named: "USB") else { return }
+        var types: [String] = []
+        if let list = doc.child(of: usb, named: "Controllers") {
+            for c in doc.children(of: list, named: "Controller") {
+                let e = doc.elements[c]
+                let type = e.attribute("type") ?? ""
+                if !["OHCI", "EHCI", "XHCI"].contains(type) {
+                    add(.error, c, "USB controller type \"\(type)\" is not OHCI, EHCI or XHCI (exact case); VirtualBox "
+                        + "refuses the file")
+                }
+                if (e.attribute("name") ?? "").isEmpty {
+                    add(.error, c, "a USB controller without a name; VirtualBox cannot set it up")
+                }
+                types.append(type)
+            }
+        }
+        if types.contains("EHCI"), !types.contains("OHCI"), !types.contains("XHCI") {
+            add(.warning, usb, "an EHCI controller alone gives the guest no USB; VirtualBox enables EHCI only beside "
+                + "OHCI or XHCI")
+        }
+        if let list = doc.child(of: usb, named: "DeviceFilters") {
+            for f in doc.children(of: list, named: "DeviceFilter") {
+                let e = doc.elements[f]
+                guard let name = e.attribute("name"), e.attribute("active") != nil else {
+                    add(.warning, f, "a USB device filter without name or active is dropped silently by VirtualBox")
+                    continue
+                }
+                if name.isEmpty { add(.error, f, "a USB device filter with an empty name; VirtualBox refuses the file") }
+            }
+        }
     }
 
     /// Shared folders (vbox-storage-devices §1): `Machine::i_loadHardware` fails on an empty name or host path and on

@@ -62,7 +62,7 @@ struct Forwards: ParsableCommand {
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage, shared folders.",
+        abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage, shared folders, USB, snapshots.",
         discussion: "Example:\n  vmprov show vms/ubuntu/ubuntu.vbox --json")
 
     @OptionGroup var read: ReadOptions
@@ -96,6 +96,12 @@ struct Show: ParsableCommand {
             Output.out("Share:     \(f.name) -> \(f.hostPath) (\(f.writable ? "writable" : "read-only")"
                 + (f.autoMount ? ", auto-mount" + (f.autoMountPoint.isEmpty ? "" : " at \(f.autoMountPoint)") : "") + ")")
         }
+        if !s.usbControllers.isEmpty { Output.out("USB:       \(s.usbControllers.joined(separator: ", "))") }
+        for f in s.usbFilters {
+            Output.out("USB filter: \(f.name) \(f.vendorId.isEmpty ? "*" : f.vendorId):\(f.productId.isEmpty ? "*" : f.productId)"
+                + (f.active ? "" : " (inactive)"))
+        }
+        if s.snapshots > 0 { Output.out("Snapshots: \(s.snapshots) (vmprov snapshots shows the tree)") }
     }
 }
 
