@@ -45,11 +45,8 @@ struct StorageCommandTests {
         #expect(r.stdout.contains("- \(host.path):\(host.path):ro"), "\(r.stdout)")
         #expect(r.stderr.contains("Guest Additions"), "\(r.stderr)")
         let text = String(decoding: bytes(url), as: UTF8.self)
-        #expect(text.contains("""
-              <SharedFolders>
-                <SharedFolder name="data" hostPath="\(host.path)" writable="false" autoMount="true"/>
-              </SharedFolders>
-            """), "\(text)")
+        #expect(text.contains("\n      <SharedFolders>\n        <SharedFolder name=\"data\" hostPath=\"\(host.path)\" "
+            + "writable=\"false\" autoMount=\"true\"/>\n      </SharedFolders>\n"), "\(text)")
         let once = bytes(url)
         // Repeat: harmless, file unchanged.
         let again = try vmprov(["add-share", "data", "--host-path", host.path, "--readonly", "--automount", url.path])
@@ -73,13 +70,9 @@ struct StorageCommandTests {
 
     @Test func addShareRefusalsLeaveTheFileUntouched() throws {
         let host = TempDir("vmprov-share")
-        let withShare = storageSample.replacingOccurrences(of: "      <Memory RAMSize=\"2048\"/>\n", with: """
-              <Memory RAMSize="2048"/>
-              <SharedFolders>
-                <SharedFolder name="Data" hostPath="\(host.path)" writable="true" autoMount="false"/>
-              </SharedFolders>
-
-            """)
+        let withShare = storageSample.replacingOccurrences(of: "      <Memory RAMSize=\"2048\"/>\n", with:
+            "      <Memory RAMSize=\"2048\"/>\n      <SharedFolders>\n        <SharedFolder name=\"Data\" hostPath=\"\(host.path)\" "
+            + "writable=\"true\" autoMount=\"false\"/>\n      </SharedFolders>\n")
         try expectRefusedUntouched(["add-share", "data", "--host-path", host.path], file: withShare, code: 65,
                                    message: "differ only in case")
         try expectRefusedUntouched(["add-share", "x", "--host-path", "relative/dir"], file: storageSample, code: 65,
@@ -136,23 +129,18 @@ struct StorageCommandTests {
 
     @Test func fullControllerIsRefusedNamingThePorts() throws {
         // IDE only, both ports with master and slave used.
-        let full = storageSample
-            .replacingOccurrences(of: """
-                    <StorageController name="SATA" type="AHCI" PortCount="1" useHostIOCache="false" Bootable="true">
-                      <AttachedDevice type="HardDisk" hotpluggable="false" port="0" device="0">
-                        <Image uuid="{6d1f9c2e-8a47-4b6e-9f1e-2b3c4d5e6f70}"/>
-                      </AttachedDevice>
-                    </StorageController>
-
-                """, with: "")
-            .replacingOccurrences(of: """
-                  <AttachedDevice passthrough="false" type="DVD" hotpluggable="false" port="1" device="0"/>
-                """, with: """
-                  <AttachedDevice passthrough="false" type="DVD" hotpluggable="false" port="0" device="0"/>
-                  <AttachedDevice passthrough="false" type="DVD" hotpluggable="false" port="0" device="1"/>
-                  <AttachedDevice passthrough="false" type="DVD" hotpluggable="false" port="1" device="0"/>
-                  <AttachedDevice passthrough="false" type="DVD" hotpluggable="false" port="1" device="1"/>
-                """)
+        var lines = storageSample.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let sataStart = try #require(lines.firstIndex { $0.contains("name=\"SATA\"") })
+        lines.removeSubrange(sataStart...(sataStart + 4))
+        let dvd = try #require(lines.firstIndex { $0.contains("type=\"DVD\"") })
+        let pad = "          "
+        lines.replaceSubrange(dvd...dvd, with: [
+            pad + "<AttachedDevice passthrough=\"false\" type=\"DVD\" hotpluggable=\"false\" port=\"0\" device=\"0\"/>",
+            pad + "<AttachedDevice passthrough=\"false\" type=\"DVD\" hotpluggable=\"false\" port=\"0\" device=\"1\"/>",
+            pad + "<AttachedDevice passthrough=\"false\" type=\"DVD\" hotpluggable=\"false\" port=\"1\" device=\"0\"/>",
+            pad + "<AttachedDevice passthrough=\"false\" type=\"DVD\" hotpluggable=\"false\" port=\"1\" device=\"1\"/>",
+        ])
+        let full = lines.joined(separator: "\n")
         #expect(full != storageSample)
         let dir = TempDir()
         let url = dir.write("m.vbox", full)
@@ -227,6 +215,44 @@ struct StorageCommandTests {
         #expect(missing.status == 65 && missing.stderr.contains("demo.vdi"), "\(missing.stderr)")
         let badSize = try vmprov(["grow-disk", "extra", "--to", "lots", "--vm", url.path])
         #expect(badSize.status == 64, "\(badSize.stderr)")
+    }
+
+    @Test func addUSBAddsControllerAndFilterAndPrintsComposeLines() throws {
+        let dir = TempDir()
+        let url = dir.write("m.vbox", storageSample)
+        let r = try vmprov(["add-usb", "--vendor-id", "781", "--product-id", "0x5567", "--name", "stick", url.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("- /dev/bus/usb:/dev/bus/usb") && r.stdout.contains("\"c 189:* rmw\""), "\(r.stdout)")
+        #expect(r.stdout.contains("VirtualBox 7.0 and later") && r.stdout.contains("Extension Pack"), "\(r.stdout)")
+        let text = String(decoding: bytes(url), as: UTF8.self)
+        #expect(text.contains("<Controller name=\"XHCI\" type=\"XHCI\"/>"), "\(text)")
+        #expect(text.contains("<DeviceFilter name=\"stick\" active=\"true\" vendorId=\"0781\" productId=\"5567\"/>"), "\(text)")
+        let once = bytes(url)
+        #expect(try vmprov(["add-usb", "--vendor-id", "0781", "--product-id", "5567", "--name", "stick", url.path]).status == 0)
+        #expect(bytes(url) == once)
+        let show = try vmprov(["show", url.path])
+        #expect(show.stdout.contains("USB filter: stick 0781:5567"), "\(show.stdout)")
+        try expectRefusedUntouched(["add-usb", "--vendor-id", "zz", "--product-id", "1"], file: storageSample, code: 65,
+                                   message: "hex digits")
+        let old = storageSample.replacingOccurrences(of: "1.19-linux", with: "1.14-linux")
+        try expectRefusedUntouched(["add-usb", "--vendor-id", "1", "--product-id", "1"], file: old, code: 65,
+                                   message: "1.15")
+        let removed = try vmprov(["remove-usb", "--name", "stick", url.path])
+        #expect(removed.status == 0 && !String(decoding: bytes(url), as: UTF8.self).contains("DeviceFilter name"))
+    }
+
+    @Test func snapshotsListsTheCorpusTree() throws {
+        guard let corpus = TestPaths.corpus else { return TestPaths.corpusMissing("snapshots command") }
+        let dir = corpus.appendingPathComponent("vbox")
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.path).first { $0.hasPrefix("luiscidade17__") })
+        let r = try vmprov(["snapshots", dir.appendingPathComponent(name).path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("1 snapshot in") && r.stdout.contains("Captura 1") && r.stdout.contains("* current state"),
+                "\(r.stdout)")
+        #expect(r.stdout.contains("(differencing)"), "\(r.stdout)")
+        let none = TempDir()
+        let plain = try vmprov(["snapshots", none.write("m.vbox", storageSample).path])
+        #expect(plain.stdout.contains("No snapshots"), "\(plain.stdout)")
     }
 }
 }
