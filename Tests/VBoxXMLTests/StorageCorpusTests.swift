@@ -151,7 +151,8 @@ struct StorageCorpusTests {
         let file = corpus.appendingPathComponent("vbox").appendingPathComponent(
             try #require(Self.files.map(\.lastPathComponent).first { $0.hasPrefix("luiscidade17__") }))
         let doc = try VBoxSettings(bytes: Array(bytes(file)), path: file.lastPathComponent)
-        let base = try #require(doc.registeredDisks.first { $0.parent == nil && doc.registeredDisks.contains { c in c.parent == $0.uuid } })
+        let all = doc.registeredDisks
+        let base = try #require(all.first { d in d.parent == nil && all.contains { c in c.parent == d.uuid } })
         #expect(throws: VBoxXMLError.self) { try doc.removingDisk(base.uuid, requireUnregister: true) }
         let leaf = try #require(doc.registeredDisks.first { $0.parent == base.uuid })
         let removal = try doc.removingDisk(leaf.uuid, requireUnregister: false)
