@@ -164,10 +164,12 @@ struct StorageCorpusTests {
     @Test(arguments: files)
     func addUSBEverywhere(file: URL) throws {
         let doc = try VBoxSettings(bytes: Array(bytes(file)), path: file.lastPathComponent)
-        guard doc.version >= SettingsVersion(major: 1, minor: 15, raw: "1.15") else {
-            #expect(throws: VBoxXMLError.self) {
-                try doc.addingUSBFilter(name: "stick", vendorId: "781", productId: "5567", controller: .xhci)
-            }
+        let hadWorking = doc.usbControllers.contains { $0.type == "OHCI" || $0.type == "XHCI" }
+        // Below 1.14 (old USBController layout) always, below 1.15 when an xHCI controller would have to be added.
+        if doc.version < SettingsVersion(major: 1, minor: 14, raw: "1.14")
+            || (doc.version < SettingsVersion(major: 1, minor: 15, raw: "1.15") && !hadWorking) {
+            let refused = (try? doc.addingUSBFilter(name: "stick", vendorId: "781", productId: "5567", controller: .xhci)) == nil
+            #expect(refused)
             return
         }
         let result = try doc.addingUSBFilter(name: "stick", vendorId: "781", productId: "5567", controller: .xhci)
@@ -178,7 +180,6 @@ struct StorageCorpusTests {
         // A controller that works alone is there (the existing OHCI/XHCI, or the new XHCI).
         let types = edited.usbControllers.map(\.type)
         #expect(types.contains("XHCI") || types.contains("OHCI"))
-        let hadWorking = doc.usbControllers.contains { $0.type == "OHCI" || $0.type == "XHCI" }
         #expect(edited.usbControllers.count == doc.usbControllers.count + (hadWorking ? 0 : 1))
         #expect(Self.errors(edited) == Self.errors(doc))
         #expect(try Self.newSchemaErrors(before: doc.bytes, after: edited.bytes) == [])
