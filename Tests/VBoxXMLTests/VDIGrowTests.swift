@@ -164,7 +164,15 @@ struct VDIGrowTests {
         }
         try Self.expectClean(path, size: 512 << 20)
         #expect(!FileManager.default.fileExists(atPath: VDIGrower.journalPath(path)))
-        // The copy is the state a kill there leaves: the next grow completes it first.
+        // The copy is the state a kill there leaves: sealed, so qemu does not open it (no valid-looking wrong data);
+        // the next grow completes it first.
+        let sealed = try run(try Self.tool("qemu-img"), ["check", "-f", "vdi", snapshot])
+        #expect(sealed.status != 0, "\(sealed.output)")
+        // Without its journal it is refused with a message that says so.
+        let journal = VDIGrower.journalPath(snapshot)
+        try FileManager.default.moveItem(atPath: journal, toPath: journal + ".aside")
+        #expect { try VDIGrower.grow(path: snapshot, to: 512 << 20) } throws: { "\($0)".contains("journal") }
+        try FileManager.default.moveItem(atPath: journal + ".aside", toPath: journal)
         let outcome = try VDIGrower.grow(path: snapshot, to: 512 << 20)
         #expect(outcome.recovered)
         try Self.expectClean(snapshot, size: 512 << 20)

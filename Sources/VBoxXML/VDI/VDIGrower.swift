@@ -14,11 +14,12 @@ import Musl
 /// - Map fits: (1) the new map entries go into the gap between the old map and `offData`, which the old image never
 ///   reads; (2) the header (one 512-byte write) switches to the new size. A crash leaves the old or the new image.
 /// - Blocks move: (1) the moved blocks are copied past the old end of the data (the old image is intact); (2) a
-///   journal `IMAGE.vmprov-grow` with the new header and map is written and synced (old image intact); (3) the map is
-///   rewritten in place; (4) the header; (5) the journal is removed. Between (2) and (4) the image on disk is neither
-///   the old nor the new one: ``grow(path:to:fault:)`` (any later call, any size) finishes an interrupted grow from
-///   the journal before anything else, so no data is lost; the journal is verified by a checksum and by the old
-///   header it was made for.
+///   journal `IMAGE.vmprov-grow` with the new header and map is written and synced (old image intact); (3) the header's
+///   signature is cleared, so that neither VirtualBox nor qemu opens the image while its map is rewritten (a half
+///   rewritten map would read as valid but wrong data); (4) the map is rewritten in place; (5) the new header, with
+///   its signature; (6) the journal is removed. After a kill in (3)–(5) the image is refused as "not a VDI" until
+///   ``grow(path:to:fault:)`` (any later call, any size) finishes it from the journal, before anything else, so no
+///   data is lost; the journal is verified by a checksum and by the old header it was made for.
 public enum VDIGrower {
     /// Durable points of a grow, for fault tests (the hook runs after each).
     public enum Step: Int, Sendable, CaseIterable {
@@ -26,12 +27,14 @@ public enum VDIGrower {
         case prepared = 1
         /// Journal written (relocation only).
         case journaled = 2
+        /// Header signature cleared: the image is closed to every reader (relocation only).
+        case sealed = 3
         /// Map rewritten in place (relocation only).
-        case mapWritten = 3
+        case mapWritten = 4
         /// Header switched to the new size.
-        case headerWritten = 4
+        case headerWritten = 5
         /// Journal removed (relocation only).
-        case finished = 5
+        case finished = 6
     }
 
     /// What a grow did.
@@ -191,10 +194,22 @@ public enum VDIGrower {
         return Outcome(oldSize: oldSize, newSize: newSize, movedBlocks: Int(moved), recovered: recovered)
     }
 
-    /// Steps 3–5: map (and zeros up to the new `offData`), header, file length, journal removal. Idempotent.
+    /// The header with its signature cleared: what the image carries while its map is rewritten.
+    static func sealed(_ header: [UInt8]) -> [UInt8] {
+        var h = header
+        for i in 0x40..<0x44 { h[i] = 0 }
+        return h
+    }
+
+    /// Steps 3–6: seal, map (and zeros up to the new `offData`), header, file length, journal removal. Idempotent.
     static func apply(_ fd: Int32, path: String, newHeader: [UInt8], map: [UInt8], fileLength: UInt64,
                       fault: ((Step) -> Void)?) throws(VBoxXMLError) {
         let h = Header(raw: newHeader)
+        var current = [UInt8](repeating: 0, count: 512)
+        try readAt(fd, &current, 0, path: path, what: "read the header")
+        try writeAt(fd, sealed(current), 0, path: path, what: "mark the header as being changed")
+        try sync(fd, path)
+        fault?(.sealed)
         try writeAt(fd, map, h.offBlocks, path: path, what: "write the block map")
         // What lies between the new map and the new data start was data the map no longer points to: zero it.
         let mapEnd = h.offBlocks + UInt64(map.count)
@@ -291,7 +306,8 @@ public enum VDIGrower {
         var current = [UInt8](repeating: 0, count: 512)
         try readAt(fd, &current, 0, path: path, what: "read the header")
         // Same UUIDs as the journal's image: the creation and modification UUIDs sit in the header.
-        guard current[0x188..<0x1A8] == oldHeader[0x188..<0x1A8], current == oldHeader || current == newHeader else {
+        guard current[0x188..<0x1A8] == oldHeader[0x188..<0x1A8],
+              [oldHeader, newHeader, sealed(oldHeader), sealed(newHeader)].contains(current) else {
             throw .invalid(path: path, message: "a grow journal \(journal) is there but does not belong to this image's "
                 + "header. Move it aside after checking the image with qemu-img check.")
         }
@@ -307,6 +323,11 @@ public enum VDIGrower {
         guard n == 512 else { throw .invalid(path: path, message: "too short to be a VDI image.") }
         let h = Header(raw: raw)
         guard h.u32(0x40) == VDIWriter.signature else {
+            if h.u32(0x40) == 0, h.u32(0x44) == VDIWriter.version {
+                throw .invalid(path: path, message: "the VDI signature is cleared: a grow-disk was interrupted while it "
+                    + "rewrote the block map, and its journal \(journalPath(path)) is missing. Restore the journal and "
+                    + "run grow-disk again; the image cannot be used without it.")
+            }
             throw .invalid(path: path, message: "not a VDI image (no VDI signature). grow-disk grows VDI images only.")
         }
         guard h.u32(0x44) == VDIWriter.version, h.cbHeader >= 384 else {
