@@ -1,6 +1,11 @@
 /// A USB controller type in `Machine/Hardware/USB/Controllers/Controller@type` (exact case).
 public enum USBControllerKind: String, Sendable, Codable, CaseIterable {
-    case ohci = "OHCI", ehci = "EHCI", xhci = "XHCI"
+    /// USB 1.1, part of every VirtualBox.
+    case ohci = "OHCI"
+    /// USB 2.0; works only beside OHCI or XHCI; Extension Pack before VirtualBox 7.0.
+    case ehci = "EHCI"
+    /// USB 3 (all speeds); settings 1.15+; Extension Pack before VirtualBox 7.0.
+    case xhci = "XHCI"
 }
 
 /// A machine USB device filter (`Machine/Hardware/USB/DeviceFilters/DeviceFilter`).

@@ -10,10 +10,13 @@ public struct SnapshotDisk: Sendable, Equatable, Codable {
 
 /// One node of the snapshot tree (vbox-storage-devices §5: `Machine/Snapshot`, children in `Snapshot/Snapshots`).
 public struct SnapshotInfo: Sendable, Equatable, Codable {
+    /// `uuid` (lowercase, no braces).
     public var uuid: String
+    /// `name`.
     public var name: String
     /// `timeStamp` as written (`YYYY-MM-DDTHH:MM:SSZ`).
     public var timeStamp: String
+    /// The `Description` child's text (or the legacy attribute), as written.
     public var description: String?
     /// Taken while the machine ran (has a `stateFile`).
     public var online: Bool
@@ -21,6 +24,7 @@ public struct SnapshotInfo: Sendable, Equatable, Codable {
     public var current: Bool
     /// Hard disks it attaches.
     public var disks: [SnapshotDisk]
+    /// Child snapshots (`Snapshot/Snapshots/Snapshot`), in file order.
     public var children: [SnapshotInfo]
 }
 

@@ -39,8 +39,9 @@ public enum VDIGrower {
 
     /// What a grow did.
     public struct Outcome: Sendable, Equatable {
-        /// Virtual size before and after, bytes.
+        /// Virtual size before, bytes.
         public var oldSize: UInt64
+        /// Virtual size after, bytes.
         public var newSize: UInt64
         /// Data blocks copied to make room for the map (0 when it fit).
         public var movedBlocks: Int
