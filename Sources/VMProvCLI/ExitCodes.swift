@@ -54,6 +54,8 @@ public struct CLIError: HasExitCode {
         case noInput
         /// A required tool is missing or failed (69).
         case unavailable
+        /// The output exists already (73).
+        case cannotCreate
         /// An I/O error (74).
         case ioError
         /// Busy: try again later (75).
@@ -81,6 +83,7 @@ public struct CLIError: HasExitCode {
         case .dataError: return VMProvExit.dataError
         case .noInput: return VMProvExit.noInput
         case .unavailable: return VMProvExit.unavailable
+        case .cannotCreate: return VMProvExit.cannotCreate
         case .ioError: return VMProvExit.ioError
         case .tempFailure: return VMProvExit.tempFailure
         }

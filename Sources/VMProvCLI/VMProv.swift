@@ -29,6 +29,10 @@ public struct VMProv: ParsableCommand {
             CommandGroup(name: "Edit a .vbox", subcommands: [
                 EnableRDP.self, DisableRDP.self, AddForward.self, RemoveForward.self,
             ]),
+            CommandGroup(name: "Storage and devices", subcommands: [
+                AddShare.self, RemoveShare.self, AddDisk.self, RemoveDisk.self, GrowDisk.self, AddUSB.self, RemoveUSB.self,
+                Snapshots.self,
+            ]),
             CommandGroup(name: "Inspect a .vbox", subcommands: [Forwards.self, Show.self, Check.self]),
             CommandGroup(name: "Downloads", subcommands: [Fetch.self, Verify.self]),
             CommandGroup(name: "Image build", subcommands: [Setup.self]),

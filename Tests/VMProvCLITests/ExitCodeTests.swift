@@ -146,6 +146,7 @@ struct ExitCodeTests {
         case .dataError: "dataError"
         case .noInput: "noInput"
         case .unavailable: "unavailable"
+        case .cannotCreate: "cannotCreate"
         case .ioError: "ioError"
         case .tempFailure: "tempFailure"
         }
@@ -165,7 +166,7 @@ struct ExitCodeTests {
         "RunnerError": ["noMachine", "registration", "virtualBox", "headlessStartFailed", "signals", "setting"],
         "SetupError": ["data", "usage", "notFound", "unavailable"],
         "ProfileError": ["invalid", "notFound"],
-        "CLIError": ["usage", "dataError", "noInput", "unavailable", "ioError", "tempFailure"],
+        "CLIError": ["usage", "dataError", "noInput", "unavailable", "cannotCreate", "ioError", "tempFailure"],
         "IOError": ["ENOENT", "other"],
         "CacheError": ["cache"],
         "SpawnError": ["spawn"],
@@ -283,6 +284,7 @@ struct ExitCodeTests {
         cli(.dataError, 65)
         cli(.noInput, 66)
         cli(.unavailable, 69)
+        cli(.cannotCreate, 73)
         cli(.ioError, 74)
         cli(.tempFailure, 75)
 

@@ -92,6 +92,80 @@ public struct ReaderRules {
         checkRemoteDisplay()
         checkMisplacedRemoteDisplay()
         checkBootOrder()
+        checkSharedFolders()
+        checkUSB()
+    }
+
+    /// USB (vbox-storage-devices §4): controller types exact case (else the load fails), a name and type on each;
+    /// filters without `name` or `active` are dropped silently, an empty name fails the load; EHCI alone gives no USB.
+    mutating func checkUSB() {
+        guard let usb = doc.child(of: doc.hardwareIndex, named: "USB") else { return }
+        var types: [String] = []
+        if let list = doc.child(of: usb, named: "Controllers") {
+            for c in doc.children(of: list, named: "Controller") {
+                let e = doc.elements[c]
+                let type = e.attribute("type") ?? ""
+                if !["OHCI", "EHCI", "XHCI"].contains(type) {
+                    add(.error, c, "USB controller type \"\(type)\" is not OHCI, EHCI or XHCI (exact case); VirtualBox "
+                        + "refuses the file")
+                }
+                if (e.attribute("name") ?? "").isEmpty {
+                    add(.error, c, "a USB controller without a name; VirtualBox cannot set it up")
+                }
+                types.append(type)
+            }
+        }
+        if types.contains("EHCI"), !types.contains("OHCI"), !types.contains("XHCI") {
+            add(.warning, usb, "an EHCI controller alone gives the guest no USB; VirtualBox enables EHCI only beside "
+                + "OHCI or XHCI")
+        }
+        if let list = doc.child(of: usb, named: "DeviceFilters") {
+            for f in doc.children(of: list, named: "DeviceFilter") {
+                let e = doc.elements[f]
+                guard let name = e.attribute("name"), e.attribute("active") != nil else {
+                    add(.warning, f, "a USB device filter without name or active is dropped silently by VirtualBox")
+                    continue
+                }
+                if name.isEmpty { add(.error, f, "a USB device filter with an empty name; VirtualBox refuses the file") }
+            }
+        }
+    }
+
+    /// Shared folders (vbox-storage-devices §1): `Machine::i_loadHardware` fails on an empty name or host path and on
+    /// a duplicate name (exact case); the HGCM service refuses a second name differing only in case and holds 64
+    /// mappings; a relative or missing host path is set up broken at VM start (a runtime warning, not a failure).
+    mutating func checkSharedFolders() {
+        if let misplaced = doc.child(of: doc.machineIndex, named: "SharedFolders") {
+            add(.warning, misplaced, "SharedFolders directly under Machine is ignored; VirtualBox reads "
+                + "Machine/Hardware/SharedFolders")
+        }
+        let folders = doc.sharedFolders
+        var exact = Set<String>()
+        var folded = Set<String>()
+        for (i, f) in folders {
+            if f.name.isEmpty { add(.error, i, "a shared folder without a name; VirtualBox refuses the file") }
+            if f.hostPath.isEmpty { add(.error, i, "shared folder \"\(f.name)\" has no hostPath; VirtualBox refuses the file") }
+            if !exact.insert(f.name).inserted {
+                add(.error, i, "a second shared folder named \"\(f.name)\"; VirtualBox refuses the file (\"already exists\")")
+            } else if !folded.insert(f.name.lowercased()).inserted {
+                add(.warning, i, "shared folder \"\(f.name)\" differs from another only in case; the guest gets only "
+                    + "the first of them")
+            }
+            folded.insert(f.name.lowercased())
+            guard !f.hostPath.isEmpty else { continue }
+            let windows = f.hostPath.count >= 3 && f.hostPath.dropFirst().hasPrefix(":\\")
+            if !f.hostPath.hasPrefix("/") && !windows && !f.hostPath.hasPrefix("\\\\") {
+                add(.warning, i, "shared folder \"\(f.name)\": host path \(f.hostPath) is not absolute; VirtualBox "
+                    + "starts the machine without this folder")
+            } else if f.hostPath.hasPrefix("/"), access(f.hostPath, F_OK) != 0 {
+                add(.warning, i, "shared folder \"\(f.name)\": host path \(f.hostPath) does not exist on this host; "
+                    + "VirtualBox starts the machine with the folder broken")
+            }
+        }
+        if folders.count > VBoxSettings.maximumSharedFolders {
+            add(.warning, folders[VBoxSettings.maximumSharedFolders].index, "more than \(VBoxSettings.maximumSharedFolders) "
+                + "shared folders; the shared-folder service maps only the first 64")
+        }
     }
 
     mutating func checkValues(_ i: Int, _ e: XMLElementInfo) {

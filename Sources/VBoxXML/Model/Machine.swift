@@ -76,6 +76,13 @@ public struct MachineSummary: Sendable, Equatable, Codable {
     public var remoteDisplay: RemoteDisplayInfo
     public var adapters: [NetworkAdapterInfo]
     public var storage: [AttachmentInfo]
+    /// Shared folders of the current state.
+    public var sharedFolders: [SharedFolderInfo] = []
+    /// USB controller types (`OHCI`, `EHCI`, `XHCI`) and the device filters VirtualBox loads.
+    public var usbControllers: [String] = []
+    public var usbFilters: [USBFilterInfo] = []
+    /// Number of snapshots; `vmprov snapshots` shows the tree.
+    public var snapshots: Int = 0
 }
 
 /// How VirtualBox reads a value (IPRT `getAttributeValue`): exact lowercase booleans, base-0 integers.
@@ -207,7 +214,9 @@ extension VBoxSettings {
             osType: machine.attribute("OSType") ?? "", settingsVersion: version.raw,
             memoryMB: descend(from: hardwareIndex, "Memory").flatMap { VBoxValue.uint(elements[$0].attribute("RAMSize")) },
             cpus: cpu.flatMap { VBoxValue.uint(elements[$0].attribute("count")) } ?? 1,
-            firmware: firmware, remoteDisplay: remoteDisplay, adapters: adapters, storage: attachments)
+            firmware: firmware, remoteDisplay: remoteDisplay, adapters: adapters, storage: attachments,
+            sharedFolders: sharedFolders.map(\.folder), usbControllers: usbControllers.map(\.type),
+            usbFilters: usbFilters.map(\.filter), snapshots: snapshotTree.count)
     }
 
     /// Storage attachments with the location of their media.

@@ -32,6 +32,9 @@ public struct TestHooks: Sendable, Equatable {
     /// For tests only. `VMPROV_TEST_SAVE_FAULT=STEP` stops a `.vbox` save after STEP (a `SaveStep` raw value) with
     /// an I/O error; `STEP:crash` ends the process there (exit 99), as a crash would.
     public var saveFault: String?
+    /// For tests only. `VMPROV_TEST_GROW_FAULT=N` ends `grow-disk` (exit 99) right after its durable step N
+    /// (`VDIGrower.Step` raw value), as a crash would.
+    public var growFault: Int?
 
     /// No hooks: what every user gets.
     public init() {}
@@ -45,6 +48,7 @@ public struct TestHooks: Sendable, Equatable {
         stallSeconds = environment[.testStallSeconds].flatMap(Int.init)
         failingCurlOptions = environment[.testFailCurlOption].map { Set($0.split(separator: ",").map(String.init)) }
         saveFault = environment[.testSaveFault]
+        growFault = environment[.testGrowFault].flatMap(Int.init)
     }
 
     /// `create`'s identifiers: random, or the fixed ones of `uuids`, `mac` and `time`.

@@ -4,7 +4,7 @@ import VBoxXML
 
 struct Show: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage.",
+        abstract: "Summarise a machine: name, OS type, memory, CPUs, firmware, RDP, adapters, storage, shared folders, USB, snapshots.",
         discussion: "Example:\n  vmprov show vms/ubuntu/ubuntu.vbox --json")
 
     @OptionGroup var read: ReadOptions
@@ -36,5 +36,15 @@ struct Show: GlobalOptionsCommand {
             Output.out("Storage:   \(d.controller) (\(d.bus)) port \(d.port) device \(d.device): \(d.type)"
                 + (d.medium.map { " \($0)" } ?? " (empty)"))
         }
+        for f in s.sharedFolders {
+            Output.out("Share:     \(f.name) -> \(f.hostPath) (\(f.writable ? "writable" : "read-only")"
+                + (f.autoMount ? ", auto-mount" + (f.autoMountPoint.isEmpty ? "" : " at \(f.autoMountPoint)") : "") + ")")
+        }
+        if !s.usbControllers.isEmpty { Output.out("USB:       \(s.usbControllers.joined(separator: ", "))") }
+        for f in s.usbFilters {
+            Output.out("USB filter: \(f.name) \(f.vendorId.isEmpty ? "*" : f.vendorId):\(f.productId.isEmpty ? "*" : f.productId)"
+                + (f.active ? "" : " (inactive)"))
+        }
+        if s.snapshots > 0 { Output.out("Snapshots: \(s.snapshots) (vmprov snapshots shows the tree)") }
     }
 }
