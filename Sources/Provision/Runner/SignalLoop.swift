@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import VBoxXML
+import CSystem
+
+/// The signal loop: blocked signals read from a signalfd, the one `waitpid` caller, and bounded VirtualBox calls.
+extension Runner {
+    /// Every signal the runner takes over (signal(7): all whose default action terminates, dumps core or stops,
+    /// the real-time signals, and SIGCHLD): blocked and read from a signalfd, so none can end the runner and leave
+    /// VBoxHeadless unsupervised. TERM, INT and QUIT stop the guest; the others are logged and ignored.
+    public static var handledSignals: [Int32] {
+        var mask = sigset_t()
+        vmp_runner_signal_mask(&mask)
+        return (1..<65).filter { sigismember(&mask, $0) == 1 }
+    }
+
+    /// Blocks the signals vmprov handles and opens a signalfd for them. Call first, before any thread starts.
+    /// - Throws: `RunnerError.signals` when the mask or the signalfd cannot be set up.
+    public func prepareSignals() throws(RunnerError) {
+        var mask = sigset_t()
+        vmp_runner_signal_mask(&mask)
+        guard pthread_sigmask(SIG_BLOCK, &mask, nil) == 0 else { throw .signals("cannot block signals") }
+        signalFD = vmp_signalfd(&mask)
+        guard signalFD >= 0 else { throw .signals("cannot open a signalfd: \(String(cString: strerror(errno)))") }
+        if getpid() != 1 { _ = vmp_set_child_subreaper() }
+    }
+
+    func verbose(_ argv: [String]) {
+        if config.verbose { log(.info, "$ " + Shell.quote(argv)) }
+    }
+
+    @discardableResult
+    func manage(_ args: [String], abortIf: (Int32) -> Bool = { _ in false }) throws(VirtualBoxError) -> ProcessOutput {
+        verbose([tools.vboxManage] + args)
+        let out = try call([tools.vboxManage] + args, timeout: config.callTimeout, abortIf: abortIf)
+        guard out.status == 0 else { throw .failed(out) }
+        return out
+    }
+
+    func state(_ vm: String, abortIf: (Int32) -> Bool = { _ in false }) throws(VirtualBoxError) -> VMState {
+        let out = try manage(VirtualBoxTools.showVMInfo(vm), abortIf: abortIf)
+        guard let state = MachineInfo(parsing: out.stdoutText).state else {
+            throw .unparsable(what: "VBoxManage showvminfo", output: out.stdoutText)
+        }
+        return state
+    }
+
+    // MARK: bounded calls
+
+    /// Runs a VirtualBox tool in its own session, collecting its output, while still reading signals (queued, and
+    /// logged at once) and reaping children. Kills its process group (TERM, then KILL a second later) when it runs
+    /// longer than `timeout` seconds, or as soon as a signal arrives for which `abortIf` is true.
+    /// - Throws: `VirtualBoxError.missing`, `.timedOut` or `.interrupted`; a non-zero exit is returned, not thrown.
+    func call(_ argv: [String], timeout: Double, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
+        guard let exe = Subprocess.locate(argv[0]) else { throw .missing(tool: argv[0]) }
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard Subprocess.cloexecPipe(&outPipe) else { throw .missing(tool: argv[0]) }
+        guard Subprocess.cloexecPipe(&errPipe) else {
+            close(outPipe[0]); close(outPipe[1])
+            throw .missing(tool: argv[0])
+        }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let pid: pid_t
+        do {
+            pid = try Subprocess.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
+                                       stdin: devNull, stdout: outPipe[1], stderr: errPipe[1])
+        } catch {
+            for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1], devNull] where fd >= 0 { close(fd) }
+            throw .missing(tool: error.description)
+        }
+        for fd in [outPipe[1], errPipe[1], devNull] where fd >= 0 { close(fd) }
+        callPID = pid
+        callStatus = nil
+        defer { callPID = 0 }
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
+        var out: [UInt8] = []
+        var err: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let started = Clock.now()
+        var killedAt: Double?
+        var abortedBy: Int32?
+        var exitedAt: Double?
+        while true {
+            let open = fds[0].fd >= 0 || fds[1].fd >= 0
+            if let status = callStatus {
+                // Done once its output is closed (or shortly after it exited, if a grandchild holds the pipes).
+                if !open || (exitedAt.map { Clock.now() - $0 > 1 } ?? false) {
+                    for k in 0..<2 where fds[k].fd >= 0 { close(fds[k].fd) }
+                    let (code, sig) = Subprocess.decode(status)
+                    let output = ProcessOutput(argv: argv, status: code, signal: sig, stdout: out, stderr: err)
+                    if killedAt != nil {
+                        if let abortedBy { throw .interrupted(argv: argv, by: Self.name(of: abortedBy)) }
+                        throw .timedOut(argv: argv, seconds: timeout, pid: pid)
+                    }
+                    return output
+                }
+                if exitedAt == nil { exitedAt = Clock.now() }
+            }
+            let n = poll(&fds, 3, 100)
+            if n < 0 && errno != EINTR { Clock.sleep(0.05) }
+            for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
+                let r = buffer.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
+                if r > 0 {
+                    if k == 0 { out.append(contentsOf: buffer[0..<r]) } else { err.append(contentsOf: buffer[0..<r]) }
+                } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
+                    close(fds[k].fd)
+                    fds[k].fd = -1
+                }
+            }
+            for sig in readSignals() where sig != SIGCHLD {
+                log(.info, "received \(Self.name(of: sig))")
+                queued.append(sig)
+                if killedAt == nil && abortedBy == nil && abortIf(sig) { abortedBy = sig }
+            }
+            reapChildren()
+            let now = Clock.now()
+            if callStatus == nil {
+                if killedAt == nil && (abortedBy != nil || now - started > timeout) {
+                    kill(-pid, SIGTERM)
+                    killedAt = now
+                } else if let k = killedAt, now - k > 1 {
+                    kill(-pid, SIGKILL)
+                }
+            }
+        }
+    }
+
+    // MARK: signals and children
+
+    func readSignals() -> [Int32] {
+        var out: [Int32] = []
+        while true {
+            var sender: Int32 = 0
+            let s = vmp_read_signal(signalFD, &sender)
+            if s <= 0 { return out }
+            out.append(s)
+        }
+    }
+
+    /// Reaps every exited child (VBoxHeadless, and orphans handed to us as PID 1 or subreaper).
+    func reapChildren() {
+        while true {
+            var st: Int32 = 0
+            let pid = waitpid(-1, &st, WNOHANG)
+            if pid <= 0 { return }
+            if pid == headlessPID {
+                let (code, sig) = Subprocess.decode(st)
+                headlessStatus = code
+                if let sig { log(.warning, "VBoxHeadless was killed by signal \(sig)") }
+            } else if pid == callPID {
+                callStatus = st
+            }
+        }
+    }
+
+    /// Whole seconds for a log line; never traps (a library caller may pass any Double).
+    static func seconds(_ value: Double) -> String {
+        value.isFinite && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+    }
+
+    /// "SIGTERM", "SIGUSR1", "SIGRTMIN+3"… or "signal N".
+    static func name(of sig: Int32) -> String {
+        if let abbrev = vmp_signal_abbrev(sig) { return "SIG" + String(cString: abbrev) }
+        switch sig {
+        case SIGTERM: return "SIGTERM"
+        case SIGINT: return "SIGINT"
+        case SIGQUIT: return "SIGQUIT"
+        case SIGHUP: return "SIGHUP"
+        case SIGCHLD: return "SIGCHLD"
+        default: return "signal \(sig)"
+        }
+    }
+}
