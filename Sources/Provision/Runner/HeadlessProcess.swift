@@ -30,10 +30,10 @@ extension Runner {
         _ = fcntl(outputFD, F_SETFL, fcntl(outputFD, F_GETFL) | O_NONBLOCK)
     }
 
-    func waitForEvents(timeout: Double) {
+    func waitForEvents(timeout: Duration) {
         var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0)]
-        let n = poll(&fds, outputFD >= 0 ? 2 : 1, Int32(timeout * 1000))
+        let n = poll(&fds, outputFD >= 0 ? 2 : 1, Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         if n > 0, outputFD >= 0, fds[1].revents != 0 { readOutput() }
     }
 

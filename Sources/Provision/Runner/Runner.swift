@@ -11,13 +11,13 @@ public struct RunnerConfig: Sendable {
     public var vmDir: String
     public var policy: StopPolicy
     /// How long to wait for the VM to reach `running` before treating start-up as failed.
-    public var startupTimeout: Double = 120
+    public var startupTimeout: Duration = .seconds(120)
     /// How long to wait for VBoxSVC and VBoxXPCOMIPCD to exit at the end.
-    public var serviceExitTimeout: Double = 30
+    public var serviceExitTimeout: Duration = .seconds(30)
     /// How often to ask for the state while starting.
-    public var pollInterval: Double = 0.25
-    /// The longest one VBoxManage call may take before its process group is killed (seconds).
-    public var callTimeout: Double = 30
+    public var pollInterval: Duration = .milliseconds(250)
+    /// The longest one VBoxManage call may take before its process group is killed.
+    public var callTimeout: Duration = .seconds(30)
     public var verbose = false
     public var uid: UInt32 = getuid()
 
@@ -128,8 +128,9 @@ public final class Runner: @unchecked Sendable {
     var callStatus: Int32?
     /// Signals that arrived during a call, in order, not yet acted on (already logged).
     var queued: [Int32] = []
-    /// Whether vmprov has sent (or tried to send) `controlvm poweroff`.
-    var poweroffRequested = false
+    /// The thread that blocked the signals: the only one that may run the signal loop (another thread would
+    /// neither see the signalfd's signals blocked for it nor be the one that reaps).
+    var signalThread: pthread_t?
     /// VBoxHeadless's output pipe (read end), -1 once closed.
     var outputFD: Int32 = -1
 
@@ -147,67 +148,25 @@ public final class Runner: @unchecked Sendable {
     /// - Throws: `RunnerError` when no machine is found, registration fails, or VBoxHeadless fails to start.
     public func run() throws(RunnerError) -> RunOutcome {
         if signalFD < 0 { try prepareSignals() }
+        precondition(signalThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false,
+                     "Runner.run must run on the thread that called prepareSignals (signals are blocked only there)")
         let vm = try findMachine()
         secureBootIfRequested(vm)
         try startHeadless(vm)
         log(.info, "\"\(vm.name)\" is starting (VBoxHeadless pid \(headlessPID))")
 
-        var started = false
-        var pending: [Int32] = []
-        var stop: StopState?
-        let startedAt = Clock.now()
-        var lastPoll = 0.0
-
-        /// One signal, already logged as received.
-        func act(_ sig: Int32) {
-            guard Self.stopSignals.contains(sig) else {
-                log(.info, "\(Self.name(of: sig)) ignored (the guest keeps running; TERM, INT and QUIT stop it)")
-                return
-            }
-            if !started {
-                log(.info, "the guest has not started yet; \(Self.name(of: sig)) will be carried out once it has")
-                pending.append(sig)
-                return
-            }
-            stop = handle(sig, vm: vm, stop: stop)
-        }
-
-        while headlessStatus == nil {
-            while !queued.isEmpty && headlessStatus == nil { act(queued.removeFirst()) }
-            waitForEvents(timeout: 0.2)
-            for sig in readSignals() {
-                if sig == SIGCHLD { reapChildren(); continue }
-                log(.info, "received \(Self.name(of: sig))")
-                act(sig)
-            }
-            reapChildren()
-            if headlessStatus != nil { break }
-            let now = Clock.now()
-            if !started && now - lastPoll >= config.pollInterval {
-                lastPoll = now
-                if let state = try? self.state(vm.uuid), state == .running || state == .paused {
-                    started = true
-                    log(.info, "\"\(vm.name)\" has started")
-                    for sig in pending { stop = handle(sig, vm: vm, stop: stop) }
-                    pending.removeAll()
-                } else if Clock.now() - startedAt > config.startupTimeout {
-                    log(.warning, "\"\(vm.name)\" is not running after \(Self.seconds(config.startupTimeout)) s; still waiting")
-                    lastPoll = Clock.now() + 30
-                }
-            }
-            if let current = stop, let next = config.policy.actionOnTick(current: current, now: Clock.now()) {
-                log(.warning, "\"\(vm.name)\" is still running \(Self.seconds(config.policy.stopTimeout)) s after the ACPI "
-                    + "request (STOP_TIMEOUT); saving its state instead")
-                stop = perform(next, vm: vm, stop: stop)
-            }
-        }
+        var loop = RunLoop(policy: config.policy, pollInterval: config.pollInterval,
+                           startupTimeout: config.startupTimeout, vmName: vm.name,
+                           tools: LiveRunTools(runner: self, vm: vm.uuid), clock: MonotonicClock(), log: log)
+        loop.run()
+        let started = loop.started
         drainOutput()
         let status = headlessStatus ?? 1
         if !started {
             throw .headlessStartFailed(status: status, output: recentOutput)
         }
         let finalState = try? self.state(vm.uuid)
-        let outcome = RunOutcome(finalState: finalState, headlessStatus: status, poweroffRequested: poweroffRequested)
+        let outcome = RunOutcome(finalState: finalState, headlessStatus: status, poweroffRequested: loop.poweroffRequested)
         log(outcome.exitCode == 0 ? .info : .error, "\"\(vm.name)\" has stopped: VBoxHeadless exit \(status), state "
             + "\(finalState?.rawValue ?? "unknown")")
         if status != 0 && outcome.exitCode == 0 {
@@ -219,65 +178,44 @@ public final class Runner: @unchecked Sendable {
 
     /// The signals that stop the guest; every other handled signal is logged and ignored.
     static let stopSignals: Set<Int32> = [SIGTERM, SIGINT, SIGQUIT]
+}
 
-    /// Carries out what a signal asks for.
-    func handle(_ sig: Int32, vm: VMListEntry, stop: StopState?) -> StopState? {
-        guard let action = config.policy.action(for: sig, current: stop) else {
-            if let stop { log(.info, "a stop (\(stop.action.rawValue)) is already under way") }
-            return stop
-        }
-        return perform(action, vm: vm, stop: stop)
+/// The real tools of the decision loop: the runner's signalfd, VBoxHeadless and VBoxManage calls for one machine.
+final class LiveRunTools: RunLoopTools {
+    let runner: Runner
+    /// The machine's UUID.
+    let vm: String
+
+    init(runner: Runner, vm: String) {
+        self.runner = runner
+        self.vm = vm
     }
 
-    /// Sends an action after checking the state; escalates when it fails or does not answer in time. A signal
-    /// that asks for something stronger while the call runs abandons it (the signal is then acted on at once).
-    func perform(_ action: GuestAction, vm: VMListEntry, stop: StopState?) -> StopState? {
-        var next: GuestAction? = action
-        var current = stop
-        while let a = next {
-            let pendingStop = StopState(action: a, since: Clock.now())
-            let stronger: (Int32) -> Bool = { [config] sig in config.policy.action(for: sig, current: pendingStop) != nil }
-            let state: VMState?
-            do { state = try self.state(vm.uuid, abortIf: stronger) } catch {
-                if case .interrupted = error {
-                    // A stronger request arrived before `a` went out; it is queued and escalates from `a`.
-                    log(.info, "\(a.rawValue) abandoned for a stronger request")
-                    return pendingStop
-                }
-                log(.warning, "cannot read the state of \"\(vm.name)\": \(error)")
-                state = nil
-            }
-            if let state, state.isDown {
-                log(.info, "\"\(vm.name)\" is \(state.rawValue); nothing to send")
-                return current
-            }
-            if a == .acpi, let state, !state.acceptsACPI {
-                log(.info, "\"\(vm.name)\" is \(state.rawValue) and cannot take an ACPI request; saving its state")
-                next = .savestate
-                continue
-            }
-            log(.info, "sending \(a.rawValue) to \"\(vm.name)\"")
-            if a == .poweroff { poweroffRequested = true }
-            do {
-                try manage(VirtualBoxTools.controlVM(vm.uuid, a), abortIf: stronger)
-                return StopState(action: a, since: Clock.now())
-            } catch {
-                if case .interrupted = error {
-                    // A stronger request arrived; it is queued and carried out next.
-                    log(.info, "\(a.rawValue) abandoned for a stronger request")
-                    return StopState(action: a, since: Clock.now())
-                }
-                let reason: String
-                if case let .failed(out) = error { reason = VBoxErrorText.firstError(out.stderrText) ?? out.failureDescription }
-                else { reason = error.description }
-                log(.warning, "\(a.rawValue) failed: \(reason)")
-                current = StopState(action: a, since: Clock.now())
-                next = config.policy.actionAfterFailure(of: a)
-                // The machine may have gone down meanwhile; the loop checks again.
-                reapChildren()
-                if headlessStatus != nil { return current }
-            }
+    var headlessExited: Bool {
+        runner.reapChildren()
+        return runner.headlessStatus != nil
+    }
+
+    func takeQueuedSignals() -> [Int32] {
+        defer { runner.queued.removeAll() }
+        return runner.queued
+    }
+
+    func waitForSignals(upTo timeout: Duration) -> [Int32] {
+        runner.waitForEvents(timeout: timeout)
+        var signals: [Int32] = []
+        for sig in runner.readSignals() {
+            if sig == SIGCHLD { runner.reapChildren() } else { signals.append(sig) }
         }
-        return current
+        runner.reapChildren()
+        return signals
+    }
+
+    func state(abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> VMState {
+        try runner.state(vm, abortIf: abortIf)
+    }
+
+    func send(_ action: GuestAction, abortIf: (Int32) -> Bool) throws(VirtualBoxError) {
+        try runner.manage(VirtualBoxTools.controlVM(vm, action), abortIf: abortIf)
     }
 }

@@ -21,7 +21,7 @@ extension Runner {
         }
         log(.info, "waiting for " + left.map { "\($0.name) (pid \($0.pid))" }.joined(separator: ", ")
             + " to exit (up to \(Self.seconds(config.serviceExitTimeout)) s)")
-        let deadline = Clock.now() + config.serviceExitTimeout
+        let deadline = Clock.now() + config.serviceExitTimeout.inSeconds
         while !left.isEmpty && Clock.now() < deadline {
             Clock.sleep(0.1)
             reapChildren()

@@ -20,6 +20,7 @@ extension Runner {
     /// Blocks the signals vmprov handles and opens a signalfd for them. Call first, before any thread starts.
     /// - Throws: `RunnerError.signals` when the mask or the signalfd cannot be set up.
     public func prepareSignals() throws(RunnerError) {
+        signalThread = pthread_self()
         var mask = sigset_t()
         vmp_runner_signal_mask(&mask)
         guard pthread_sigmask(SIG_BLOCK, &mask, nil) == 0 else { throw .signals("cannot block signals") }
@@ -52,9 +53,9 @@ extension Runner {
 
     /// Runs a VirtualBox tool in its own session, collecting its output, while still reading signals (queued, and
     /// logged at once) and reaping children. Kills its process group (TERM, then KILL a second later) when it runs
-    /// longer than `timeout` seconds, or as soon as a signal arrives for which `abortIf` is true.
+    /// longer than `timeout`, or as soon as a signal arrives for which `abortIf` is true.
     /// - Throws: `VirtualBoxError.missing`, `.timedOut` or `.interrupted`; a non-zero exit is returned, not thrown.
-    func call(_ argv: [String], timeout: Double, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
+    func call(_ argv: [String], timeout: Duration, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
         guard let exe = Subprocess.locate(argv[0]) else { throw .missing(tool: argv[0]) }
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
@@ -76,57 +77,38 @@ extension Runner {
         callPID = pid
         callStatus = nil
         defer { callPID = 0 }
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
-        var out: [UInt8] = []
-        var err: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        var pipes = OutputPipes(stdout: outPipe[0], stderr: errPipe[0], watching: signalFD)
+        var terminator = GroupTerminator(pid: pid)
+        let limit = timeout.inSeconds
         let started = Clock.now()
-        var killedAt: Double?
         var abortedBy: Int32?
         var exitedAt: Double?
         while true {
-            let open = fds[0].fd >= 0 || fds[1].fd >= 0
             if let status = callStatus {
                 // Done once its output is closed (or shortly after it exited, if a grandchild holds the pipes).
-                if !open || (exitedAt.map { Clock.now() - $0 > 1 } ?? false) {
-                    for k in 0..<2 where fds[k].fd >= 0 { close(fds[k].fd) }
+                if !pipes.isOpen || (exitedAt.map { Clock.now() - $0 > 1 } ?? false) {
+                    pipes.closeAll()
                     let (code, sig) = Subprocess.decode(status)
-                    let output = ProcessOutput(argv: argv, status: code, signal: sig, stdout: out, stderr: err)
-                    if killedAt != nil {
+                    let output = ProcessOutput(argv: argv, status: code, signal: sig, stdout: pipes.stdout,
+                                               stderr: pipes.stderr)
+                    if terminator.terminatedAt != nil {
                         if let abortedBy { throw .interrupted(argv: argv, by: Self.name(of: abortedBy)) }
-                        throw .timedOut(argv: argv, seconds: timeout, pid: pid)
+                        throw .timedOut(argv: argv, seconds: limit, pid: pid)
                     }
                     return output
                 }
                 if exitedAt == nil { exitedAt = Clock.now() }
             }
-            let n = poll(&fds, 3, 100)
-            if n < 0 && errno != EINTR { Clock.sleep(0.05) }
-            for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
-                let r = buffer.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
-                if r > 0 {
-                    if k == 0 { out.append(contentsOf: buffer[0..<r]) } else { err.append(contentsOf: buffer[0..<r]) }
-                } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
-                    close(fds[k].fd)
-                    fds[k].fd = -1
-                }
-            }
+            if pipes.pump(timeoutMS: 100) < 0 && errno != EINTR { Clock.sleep(0.05) }
             for sig in readSignals() where sig != SIGCHLD {
                 log(.info, "received \(Self.name(of: sig))")
                 queued.append(sig)
-                if killedAt == nil && abortedBy == nil && abortIf(sig) { abortedBy = sig }
+                if terminator.terminatedAt == nil && abortedBy == nil && abortIf(sig) { abortedBy = sig }
             }
             reapChildren()
-            let now = Clock.now()
             if callStatus == nil {
-                if killedAt == nil && (abortedBy != nil || now - started > timeout) {
-                    kill(-pid, SIGTERM)
-                    killedAt = now
-                } else if let k = killedAt, now - k > 1 {
-                    kill(-pid, SIGKILL)
-                }
+                let now = Clock.now()
+                terminator.check(expired: abortedBy != nil || now - started > limit, now: now)
             }
         }
     }
@@ -159,9 +141,9 @@ extension Runner {
         }
     }
 
-    /// Whole seconds for a log line; never traps (a library caller may pass any Double).
-    static func seconds(_ value: Double) -> String {
-        value.isFinite && abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+    /// Whole seconds for a log line.
+    static func seconds(_ value: Duration) -> String {
+        String(value.components.seconds)
     }
 
     /// "SIGTERM", "SIGUSR1", "SIGRTMIN+3"… or "signal N".

@@ -115,40 +115,25 @@ public enum Subprocess {
             }
         }
         close(inPipe[1])
-        var out: [UInt8] = []
-        var err: [UInt8] = []
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var open = 2
-        var killedAt: Double?
+        var pipes = OutputPipes(stdout: outPipe[0], stderr: errPipe[0])
+        var terminator = GroupTerminator(pid: pid)
         let started = Clock.now()
-        while open > 0 {
+        while pipes.isOpen {
             if let timeout {
                 let now = Clock.now()
-                if killedAt == nil && now - started > timeout {
-                    kill(-pid, SIGTERM)
-                    killedAt = now
-                } else if let k = killedAt, now - k > 1 {
-                    kill(-pid, SIGKILL)
-                }
+                terminator.check(expired: now - started > timeout, now: now)
             }
-            let r = poll(&fds, 2, timeout == nil ? -1 : 100)
-            if r < 0 { if errno == EINTR { continue }; break }
-            for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
-                let n = buffer.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
-                if n > 0 {
-                    if k == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
-                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
-                    close(fds[k].fd)
-                    fds[k].fd = -1
-                    open -= 1
-                }
+            if pipes.pump(timeoutMS: timeout == nil ? -1 : 100) < 0 {
+                if errno == EINTR { continue }
+                pipes.closeAll()
+                break
             }
         }
+        let killedAt = terminator.terminatedAt
         if killedAt != nil { kill(-pid, SIGKILL) }
         let (status, sig) = wait(pid)
-        return ProcessOutput(argv: argv, status: status, signal: sig, stdout: out, stderr: err, timedOut: killedAt != nil)
+        return ProcessOutput(argv: argv, status: status, signal: sig, stdout: pipes.stdout, stderr: pipes.stderr,
+                             timedOut: killedAt != nil)
     }
 
     /// A pipe whose ends close on exec.

@@ -117,16 +117,14 @@ struct Create: ParsableCommand {
     }
 
     /// Random identifiers, or fixed ones from VMPROV_TEST_UUIDS / VMPROV_TEST_MAC / VMPROV_TEST_TIME (golden tests).
-    func identity() throws -> MachineIdentity {
-        var id = MachineIdentity.random()
-        if let list = Output.env("VMPROV_TEST_UUIDS") {
-            let uuids = list.split(separator: ",").compactMap { VBoxUUID(String($0)) }
-            guard uuids.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", kind: .usage) }
-            id.machine = uuids[0]; id.disk = uuids[1]; id.installer = uuids[2]; id.guestAdditions = uuids[3]
-        }
-        if let mac = Output.env("VMPROV_TEST_MAC") { id.macAddress = mac }
-        if let t = Output.env("VMPROV_TEST_TIME").flatMap(Int.init) { id.time = t }
-        return id
+    /// The UUIDs are used in order: machine, disk, installer, Guest Additions.
+    func identity() throws -> any IdentitySource {
+        let random = RandomIdentity(macAddress: Output.env("VMPROV_TEST_MAC"),
+                                    time: Output.env("VMPROV_TEST_TIME").flatMap(Int.init))
+        guard let list = Output.env("VMPROV_TEST_UUIDS") else { return random }
+        let uuids = list.split(separator: ",").compactMap { VBoxUUID(String($0)) }
+        guard uuids.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", kind: .usage) }
+        return FixedIdentity(uuids: uuids, macAddress: random.macAddress, time: random.time)
     }
 
     func print(_ r: CreateReport, profile p: Profile) {

@@ -46,13 +46,13 @@ struct Run: ParsableCommand {
         var config: RunnerConfig
         do {
             let timeout = try RunnerConfig.seconds("STOP_TIMEOUT", Output.env("STOP_TIMEOUT"), fallback: 120)
-            config = RunnerConfig(vmDir: Output.env("VMDIR") ?? ".", policy: StopPolicy(termAction: stopAction, stopTimeout: timeout))
-            config.serviceExitTimeout = try RunnerConfig.seconds("VMPROV_SERVICE_WAIT", Output.env("VMPROV_SERVICE_WAIT"),
-                                                                 fallback: config.serviceExitTimeout)
-            config.startupTimeout = try RunnerConfig.seconds("VMPROV_STARTUP_TIMEOUT", Output.env("VMPROV_STARTUP_TIMEOUT"),
-                                                             fallback: config.startupTimeout)
-            config.callTimeout = try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT", Output.env("VMPROV_CALL_TIMEOUT"),
-                                                          fallback: config.callTimeout, allowZero: false)
+            config = RunnerConfig(vmDir: Output.env("VMDIR") ?? ".", policy: StopPolicy(termAction: stopAction, stopTimeout: .seconds(timeout)))
+            config.serviceExitTimeout = .seconds(try RunnerConfig.seconds("VMPROV_SERVICE_WAIT",
+                Output.env("VMPROV_SERVICE_WAIT"), fallback: config.serviceExitTimeout.inSeconds))
+            config.startupTimeout = .seconds(try RunnerConfig.seconds("VMPROV_STARTUP_TIMEOUT",
+                Output.env("VMPROV_STARTUP_TIMEOUT"), fallback: config.startupTimeout.inSeconds))
+            config.callTimeout = .seconds(try RunnerConfig.seconds("VMPROV_CALL_TIMEOUT",
+                Output.env("VMPROV_CALL_TIMEOUT"), fallback: config.callTimeout.inSeconds, allowZero: false))
         } catch {
             logLine(.error, error.description)
             throw AlreadyReported(error)
