@@ -110,6 +110,9 @@ public struct RunOutcome: Sendable, Equatable {
 
 /// Supervises one guest: registers it if needed, starts VBoxHeadless in its own session, turns signals into
 /// guest actions, reaps every child (it may be PID 1), and waits for VirtualBox's services to go.
+///
+/// `@unchecked Sendable`: its mutable state is touched only by the thread that blocked the signals
+/// (`prepareSignals`), which `run` checks with a precondition; it is never shared across threads.
 public final class Runner: @unchecked Sendable {
     let config: RunnerConfig
     let tools: VirtualBoxTools

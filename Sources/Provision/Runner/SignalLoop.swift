@@ -57,27 +57,17 @@ extension Runner {
     /// - Throws: `VirtualBoxError.missing`, `.timedOut` or `.interrupted`; a non-zero exit is returned, not thrown.
     func call(_ argv: [String], timeout: Duration, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
         guard let exe = Subprocess.locate(argv[0]) else { throw .missing(tool: argv[0]) }
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
-        guard Subprocess.cloexecPipe(&outPipe) else { throw .missing(tool: argv[0]) }
-        guard Subprocess.cloexecPipe(&errPipe) else {
-            close(outPipe[0]); close(outPipe[1])
-            throw .missing(tool: argv[0])
-        }
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if devNull >= 0 { close(devNull) } }
         let pid: pid_t
+        var pipes: OutputPipes
         do {
-            pid = try Subprocess.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
-                                       stdin: devNull, stdout: outPipe[1], stderr: errPipe[1])
-        } catch {
-            for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1], devNull] where fd >= 0 { close(fd) }
-            throw .missing(tool: error.description)
-        }
-        for fd in [outPipe[1], errPipe[1], devNull] where fd >= 0 { close(fd) }
+            (pid, pipes) = try Subprocess.spawnCollecting(exe: exe, argv: argv, environment: tools.environment,
+                                                          newSession: true, stdin: devNull, watching: signalFD)
+        } catch { throw .missing(tool: error.description) }
         callPID = pid
         callStatus = nil
         defer { callPID = 0 }
-        var pipes = OutputPipes(stdout: outPipe[0], stderr: errPipe[0], watching: signalFD)
         var terminator = GroupTerminator(pid: pid)
         let limit = timeout.inSeconds
         let started = Clock.now()

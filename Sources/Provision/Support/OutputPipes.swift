@@ -71,3 +71,32 @@ struct GroupTerminator {
         }
     }
 }
+
+extension Subprocess {
+    /// Spawns `exe` with stdout and stderr into fresh close-on-exec pipes and `stdin` as given (-1: the parent's),
+    /// closing the child's ends here: the one spawn-and-collect setup of `run` and the runner's bounded calls.
+    /// On failure every descriptor made here is closed again.
+    /// - Returns: the child's pid and its pipes, watching `extra` too.
+    /// - Throws: `SpawnError` when a pipe cannot be made or the program cannot be started.
+    static func spawnCollecting(exe: String, argv: [String], environment: [String]?, newSession: Bool, stdin: Int32,
+                                watching extra: Int32? = nil) throws(SpawnError) -> (pid_t, OutputPipes) {
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard cloexecPipe(&outPipe) else { throw SpawnError(argv: argv, code: errno) }
+        guard cloexecPipe(&errPipe) else {
+            let code = errno
+            close(outPipe[0]); close(outPipe[1])
+            throw SpawnError(argv: argv, code: code)
+        }
+        let pid: pid_t
+        do {
+            pid = try spawn(exe: exe, argv: argv, environment: environment, newSession: newSession,
+                            stdin: stdin, stdout: outPipe[1], stderr: errPipe[1])
+        } catch {
+            for fd in outPipe + errPipe { close(fd) }
+            throw error
+        }
+        close(outPipe[1]); close(errPipe[1])
+        return (pid, OutputPipes(stdout: outPipe[0], stderr: errPipe[0], watching: extra))
+    }
+}

@@ -96,15 +96,18 @@ public enum Subprocess {
                            newSession: Bool = false, timeout: Double? = nil) throws(SpawnError) -> ProcessOutput {
         let newSession = newSession || timeout != nil
         guard let first = argv.first, let exe = locate(first) else { throw SpawnError(argv: argv, code: ENOENT) }
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
         var inPipe: [Int32] = [-1, -1]
-        guard cloexecPipe(&outPipe), cloexecPipe(&errPipe), cloexecPipe(&inPipe) else {
-            throw SpawnError(argv: argv, code: errno)
+        guard cloexecPipe(&inPipe) else { throw SpawnError(argv: argv, code: errno) }
+        let pid: pid_t
+        var pipes: OutputPipes
+        do {
+            (pid, pipes) = try spawnCollecting(exe: exe, argv: argv, environment: environment, newSession: newSession,
+                                               stdin: inPipe[0])
+        } catch {
+            close(inPipe[0]); close(inPipe[1])
+            throw error
         }
-        let pid = try spawn(exe: exe, argv: argv, environment: environment, newSession: newSession,
-                            stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
-        close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
+        close(inPipe[0])
         // Feed stdin (small inputs only) then close it.
         if let input, !input.isEmpty {
             var off = 0
@@ -115,7 +118,6 @@ public enum Subprocess {
             }
         }
         close(inPipe[1])
-        var pipes = OutputPipes(stdout: outPipe[0], stderr: errPipe[0])
         var terminator = GroupTerminator(pid: pid)
         let started = Clock.now()
         while pipes.isOpen {
