@@ -31,6 +31,7 @@ public struct RandomIdentity: IdentitySource {
         self.time = time ?? Int(Glibc.time(nil))
     }
 
+    /// A fresh random version-4 UUID.
     public mutating func nextUUID() -> VBoxUUID { .random() }
 }
 
@@ -44,12 +45,14 @@ public struct FixedIdentity: IdentitySource {
     /// How many UUIDs were handed out.
     public private(set) var used = 0
 
+    /// `uuids` in the order they are drawn (machine, disk, installer, Guest Additions for `vmprov create`).
     public init(uuids: [VBoxUUID], macAddress: String, time: Int) {
         self.uuids = uuids
         self.macAddress = macAddress
         self.time = time
     }
 
+    /// The next given UUID, then the counted ones.
     public mutating func nextUUID() -> VBoxUUID {
         defer { used += 1 }
         if used < uuids.count { return uuids[used] }

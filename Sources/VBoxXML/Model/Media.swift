@@ -22,19 +22,32 @@ public enum MediumKind: Sendable, Equatable {
 
 /// What a medium is for: decides nothing in the XML, but lets the creator and later edits find "the installer".
 public enum MediumRole: String, Sendable, Equatable {
-    case systemDisk, installer, guestAdditions, seed, other
+    /// The disk the guest is installed on.
+    case systemDisk
+    /// The installer ISO's drive (empty when there is none).
+    case installer
+    /// VirtualBox's Guest Additions ISO.
+    case guestAdditions
+    /// An unattended-install seed (cloud-init NoCloud image, answer-file VISO …).
+    case seed
+    /// Anything else.
+    case other
 }
 
 /// A storage slot on one controller: `port` and `device` as in `AttachedDevice@port`/`@device`.
 public struct StorageSlot: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// `AttachedDevice@port`: 0 … PortCount−1.
     public var port: Int
+    /// `AttachedDevice@device`: 0, or 0 … 1 on IDE (master, slave).
     public var device: Int
 
+    /// A slot; not checked here (``PortAllocator`` checks it against its controller).
     public init(port: Int, device: Int) {
         self.port = port
         self.device = device
     }
 
+    /// Port first, then device.
     public static func < (a: StorageSlot, b: StorageSlot) -> Bool {
         (a.port, a.device) < (b.port, b.device)
     }
@@ -45,7 +58,9 @@ public struct StorageSlot: Sendable, Hashable, Comparable, CustomStringConvertib
 
 /// One drive of a new machine: the medium in it (or an empty DVD drive) and, optionally, the slot it must take.
 public struct MediumAttachment: Sendable, Equatable {
+    /// What the drive holds.
     public var kind: MediumKind
+    /// What it is for.
     public var role: MediumRole
     /// File name relative to the machine folder, or an absolute path; nil for an empty DVD drive (no registry
     /// entry, no `Image` child). A hard disk always has one.
@@ -55,6 +70,7 @@ public struct MediumAttachment: Sendable, Equatable {
     /// A slot the drive must take (the allocator refuses it when taken); nil: the next free one.
     public var slot: StorageSlot?
 
+    /// A drive; `slot` nil lets the allocator choose.
     public init(kind: MediumKind, role: MediumRole, location: String?, uuid: VBoxUUID?, slot: StorageSlot? = nil) {
         self.kind = kind
         self.role = role
@@ -75,8 +91,10 @@ public struct StorageControllerSpec: Sendable, Equatable {
     public var portCount: Int
     /// Devices per port: 2 on IDE (master/slave) and floppy, 1 elsewhere.
     public var devicesPerPort: Int
+    /// `@useHostIOCache`.
     public var useHostIOCache: Bool
 
+    /// A controller as given; the factory methods below hold each bus's limits.
     public init(name: String, type: String, portCount: Int, devicesPerPort: Int, useHostIOCache: Bool) {
         self.name = name
         self.type = type
@@ -103,9 +121,14 @@ public struct StorageControllerSpec: Sendable, Equatable {
 
 /// Why a drive cannot be attached.
 public struct StorageAllocationError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The controller's name.
     public var controller: String
+    /// Its slots taken at the time, sorted.
     public var occupied: [StorageSlot]
+    /// What is wrong.
     public var reason: String
+
+    /// The controller, what is wrong, its occupied slots and what to do.
 
     public var description: String {
         let taken = occupied.isEmpty ? "none" : occupied.sorted().map(\.description).joined(separator: ", ")
@@ -119,9 +142,12 @@ public struct StorageAllocationError: Error, Sendable, Equatable, CustomStringCo
 /// ("Duplicate attachments for storage controller '%s', port %d, device %d", `Machine::i_loadStorageDevices`) and
 /// out-of-range slots in the API (`StorageController::i_checkPortAndDeviceValid`); this refuses both up front.
 public struct PortAllocator: Sendable {
+    /// The controller whose slots are handed out.
     public let controller: StorageControllerSpec
+    /// The slots taken so far.
     public private(set) var occupied: Set<StorageSlot> = []
 
+    /// An allocator for `controller`, with `occupied` slots taken already (an existing machine's attachments).
     public init(controller: StorageControllerSpec, occupied: Set<StorageSlot> = []) {
         self.controller = controller
         self.occupied = occupied
