@@ -122,25 +122,25 @@ struct StopPolicyTests {
         (SIGQUIT, .savestate, .poweroff),
     ] as [(Int32, GuestAction?, GuestAction)])
     func signalTable(signal: Int32, current: GuestAction?, expected: GuestAction) {
-        let p = StopPolicy(termAction: .acpi, stopTimeout: 10)
-        #expect(p.action(for: signal, current: current.map { StopState(action: $0, since: 0) }) == expected)
+        let p = StopPolicy(termAction: .acpi, stopTimeout: .seconds(10))
+        #expect(p.action(for: signal, current: current.map { StopState(action: $0, since: .zero) }) == expected)
     }
 
     @Test func nothingWeakensAStopOrActsOnHUP() {
         let p = StopPolicy()
-        #expect(p.action(for: SIGINT, current: StopState(action: .savestate, since: 0)) == nil)
-        #expect(p.action(for: SIGINT, current: StopState(action: .poweroff, since: 0)) == nil)
-        #expect(p.action(for: SIGTERM, current: StopState(action: .poweroff, since: 0)) == nil)
+        #expect(p.action(for: SIGINT, current: StopState(action: .savestate, since: .zero)) == nil)
+        #expect(p.action(for: SIGINT, current: StopState(action: .poweroff, since: .zero)) == nil)
+        #expect(p.action(for: SIGTERM, current: StopState(action: .poweroff, since: .zero)) == nil)
         #expect(p.action(for: SIGHUP, current: nil) == nil)
     }
 
     @Test func stopActionAndTimeout() {
         #expect(StopPolicy(termAction: .savestate).action(for: SIGTERM, current: nil) == .savestate)
         #expect(StopPolicy(termAction: .poweroff).action(for: SIGTERM, current: nil) == .poweroff)
-        let p = StopPolicy(termAction: .acpi, stopTimeout: 30)
-        #expect(p.actionOnTick(current: StopState(action: .acpi, since: 100), now: 129.9) == nil)
-        #expect(p.actionOnTick(current: StopState(action: .acpi, since: 100), now: 130) == .savestate)
-        #expect(p.actionOnTick(current: StopState(action: .savestate, since: 0), now: 1000) == nil)
+        let p = StopPolicy(termAction: .acpi, stopTimeout: .seconds(30))
+        #expect(p.actionOnTick(current: StopState(action: .acpi, since: .seconds(100)), now: .milliseconds(129_900)) == nil)
+        #expect(p.actionOnTick(current: StopState(action: .acpi, since: .seconds(100)), now: .seconds(130)) == .savestate)
+        #expect(p.actionOnTick(current: StopState(action: .savestate, since: .zero), now: .seconds(1000)) == nil)
         #expect(p.actionAfterFailure(of: .acpi) == .savestate)
         #expect(p.actionAfterFailure(of: .savestate) == .poweroff)
         #expect(p.actionAfterFailure(of: .poweroff) == nil)

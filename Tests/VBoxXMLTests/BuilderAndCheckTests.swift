@@ -4,15 +4,19 @@ import TestSupport
 import VBoxXML
 
 enum Specs {
-    static let identity = MachineIdentity(
-        machine: VBoxUUID("3b9f5a10-7c2d-4e8a-b1f4-0a1b2c3d4e5f")!, disk: VBoxUUID("6d1f9c2e-8a47-4b6e-9f1e-2b3c4d5e6f70")!,
-        installer: VBoxUUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")!, guestAdditions: VBoxUUID("0f1e2d3c-4b5a-4968-8776-655443322110")!,
-        macAddress: "080027C0FFEE", time: 1_767_225_600)
+    /// machine, disk, installer, Guest Additions: the order the builder draws them in.
+    static let uuids = [VBoxUUID("3b9f5a10-7c2d-4e8a-b1f4-0a1b2c3d4e5f")!, VBoxUUID("6d1f9c2e-8a47-4b6e-9f1e-2b3c4d5e6f70")!,
+                        VBoxUUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")!, VBoxUUID("0f1e2d3c-4b5a-4968-8776-655443322110")!]
+    static var identity: FixedIdentity { FixedIdentity(uuids: uuids, macAddress: "080027C0FFEE", time: 1_767_225_600) }
+    static let machine = MachineIdentity(machine: uuids[0], macAddress: "080027C0FFEE", time: 1_767_225_600)
 
     static func linux(bus: StorageBus = .sata, ga: String? = "/usr/lib/virtualbox/additions/VBoxGuestAdditions.iso") -> MachineSpec {
-        MachineSpec(name: "demo", osType: "Ubuntu24_LTS_64", cpus: 2, memoryMB: 2048, vramMB: 16, graphics: "VMSVGA",
-                    firmware: .bios, tpm2: false, secureBoot: false, nicType: "82540EM", storageBus: bus, diskFile: "demo.vdi",
-                    installerISO: "ubuntu.iso", guestAdditionsISO: ga, rdpPorts: "3389",
+        var ids = identity
+        _ = ids.nextUUID()  // the machine's
+        return MachineSpec(name: "demo", osType: "Ubuntu24_LTS_64", cpus: 2, memoryMB: 2048, vramMB: 16, graphics: "VMSVGA",
+                    firmware: .bios, tpm2: false, secureBoot: false, nicType: "82540EM", controller: bus.controller,
+                    media: bus.standardMedia(disk: "demo.vdi", installer: "ubuntu.iso", guestAdditions: ga, ids: &ids),
+                    rdpPorts: "3389",
                     forwards: [PortForward(name: "ssh", proto: .tcp, hostIP: "", hostPort: 2222, guestIP: "", guestPort: 22)],
                     extraData: [("vmprov/Profile", "ubuntu")])
     }
@@ -26,7 +30,7 @@ enum Specs {
         s.secureBoot = true
         s.graphics = "VBoxSVGA"
         s.forwards = []
-        s.diskFile = "win.vdi"
+        s.media[0].location = "win.vdi"
         return s
     }
 }
@@ -40,7 +44,7 @@ struct BuilderAndCheckTests {
     @Test(arguments: ["linux-sata.vbox", "linux-ide.vbox", "windows11.vbox"])
     func goldenFiles(name: String) throws {
         let spec = name == "windows11.vbox" ? Specs.windows : Specs.linux(bus: name == "linux-ide.vbox" ? .ide : .sata)
-        let text = MachineBuilder.document(spec, Specs.identity)
+        let text = try MachineBuilder.document(spec, Specs.machine)
         if ProcessInfo.processInfo.environment["VMPROV_WRITE_GOLDEN"] == "1" {
             try Data(text.utf8).write(to: TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/golden/\(name)"))
         }
@@ -53,12 +57,12 @@ struct BuilderAndCheckTests {
 
     @Test func timestampsAndWhatVirtualBoxReads() throws {
         #expect(MachineBuilder.timestamp(1_767_225_600) == "2026-01-01T00:00:00Z")
-        let doc = try VBoxSettings(bytes: Array(MachineBuilder.document(Specs.windows, Specs.identity).utf8), path: "w.vbox")
+        let doc = try VBoxSettings(bytes: Array(try MachineBuilder.document(Specs.windows, Specs.machine).utf8), path: "w.vbox")
         let s = doc.summary
         #expect(s.firmware == "EFI" && s.cpus == 2 && s.memoryMB == 2048)
         #expect(doc.extraDataItems.contains { $0.name == "vmprov/SecureBoot" && $0.value == "requested" })
         #expect(Fixture.text(doc).contains("<TrustedPlatformModule type=\"v2_0\" location=\"\"/>"))
-        let linux = try VBoxSettings(bytes: Array(MachineBuilder.document(Specs.linux(), Specs.identity).utf8), path: "l.vbox")
+        let linux = try VBoxSettings(bytes: Array(try MachineBuilder.document(Specs.linux(), Specs.machine).utf8), path: "l.vbox")
         #expect(linux.adapters.first?.forwards.first?.ruleString == "ssh,tcp,,2222,,22")
         #expect(linux.remoteDisplay.enabled && linux.remoteDisplay.ports == "3389")
         #expect(linux.attachments.map(\.type) == ["HardDisk", "DVD", "DVD"])
@@ -101,7 +105,7 @@ struct BuilderAndCheckTests {
         ("<Order position=\"3\" device=\"None\"/>", "<Order position=\"2\" device=\"None\"/>", .error, "appears twice"),
     ] as [(String, String, Finding.Severity?, String)])
     func readerRules(original: String, replacement: String, severity: Finding.Severity?, message: String) throws {
-        let base = MachineBuilder.document(Specs.linux(ga: nil), Specs.identity)
+        let base = try MachineBuilder.document(Specs.linux(ga: nil), Specs.machine)
         #expect(base.contains(original), "fixture lacks \(original)")
         let text = base.replacingOccurrences(of: original, with: replacement)
         let doc = try VBoxSettings(bytes: Array(text.utf8), path: "x.vbox")
@@ -116,10 +120,10 @@ struct BuilderAndCheckTests {
 
     @Test func diskUUIDMustMatchTheVDIHeader() throws {
         let dir = TempDir()
-        let text = MachineBuilder.document(Specs.linux(ga: nil), Specs.identity)
+        let text = try MachineBuilder.document(Specs.linux(ga: nil), Specs.machine)
         let path = dir.write("demo.vbox", text).path
         dir.write("ubuntu.iso", "iso")
-        try VDIWriter.create(path: dir.file("demo.vdi").path, size: 1 << 20, uuid: Specs.identity.disk)
+        try VDIWriter.create(path: dir.file("demo.vdi").path, size: 1 << 20, uuid: Specs.uuids[1])
         #expect(ReaderRules.check(try VBoxSettings.load(path: path)).isEmpty)
         try FileManager.default.removeItem(at: dir.file("demo.vdi"))
         try VDIWriter.create(path: dir.file("demo.vdi").path, size: 1 << 20, uuid: VBoxUUID.random())

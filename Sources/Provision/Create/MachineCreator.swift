@@ -28,9 +28,10 @@ public struct CreateRequest: Sendable {
     public var force = false
     /// The Guest Additions ISO to attach, if any.
     public var guestAdditions: String?
-    public var identity: MachineIdentity
+    /// Where the machine's UUIDs, MAC address and time come from (``RandomIdentity``; ``FixedIdentity`` in tests).
+    public var identity: any IdentitySource
 
-    public init(profile: Profile, name: String, directory: String, identity: MachineIdentity) {
+    public init(profile: Profile, name: String, directory: String, identity: any IdentitySource = RandomIdentity()) {
         self.profile = profile
         self.name = name
         self.directory = directory
@@ -79,6 +80,49 @@ public enum CreateError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// The installer `create` puts into the machine folder, and how it was obtained.
+public struct ObtainedISO: Sendable, Equatable {
+    /// Where the ISO came from.
+    public enum Origin: String, Sendable, Equatable {
+        /// The user's own file (`--iso PATH`): copied into the folder, never moved.
+        case local
+        /// Served from the download cache (re-hashed before use).
+        case cache
+        /// A finished download found in the downloads folder.
+        case alreadyDownloaded
+        /// Downloaded now.
+        case downloaded
+    }
+
+    /// The file now: the user's file, or the verified download (moved into the machine folder next).
+    public var path: String
+    /// The verified digest; nil when nothing was verified (`--checksum none`, or no checksum known).
+    public var digest: Digest?
+    /// One summary line: how the checksum was verified, and against what.
+    public var checksumOutcome: String
+    /// One summary line: the signature's outcome.
+    public var signatureOutcome: String
+    /// Warnings for the user (an unverified file, a cache note …).
+    public var warnings: [String]
+    public var origin: Origin
+    /// The URL the bytes came from (nil for a local file, or when not reported).
+    public var url: String?
+
+    public init(path: String, digest: Digest?, checksumOutcome: String, signatureOutcome: String, warnings: [String],
+                origin: Origin, url: String? = nil) {
+        self.path = path
+        self.digest = digest
+        self.checksumOutcome = checksumOutcome
+        self.signatureOutcome = signatureOutcome
+        self.warnings = warnings
+        self.origin = origin
+        self.url = url
+    }
+
+    /// Whether no bytes came over the network this time.
+    public var cacheHit: Bool { origin == .cache || origin == .alreadyDownloaded }
+}
+
 /// Builds a machine folder from a profile: verified installer, settings file, sparse disk; built beside its final
 /// place and renamed in, so a failure leaves nothing.
 public struct MachineCreator: Sendable {
@@ -123,7 +167,8 @@ public struct MachineCreator: Sendable {
         }
 
         // 1. The installer, verified, in the cache (resumable there).
-        let (isoSource, digest, checksumOutcome, signatureOutcome, warnings) = try obtainISO(req, log: log)
+        let iso = try obtainISO(req, log: log)
+        let isoSource = iso.path
 
         // 2. The folder, beside its final place.
         var template = Array((req.directory + "/.\(req.name).vmprov-XXXXXX").utf8CString)
@@ -138,22 +183,28 @@ public struct MachineCreator: Sendable {
         let isoName = isoSource.split(separator: "/").last.map(String.init) ?? "installer.iso"
         // The download (private, by name only for resuming) moves in; the verified copy stays in the cache under its
         // digest (a copy, never this file). A user's own ISO is copied, never hard-linked.
-        try Self.placeISO(isoSource, to: staging + "/" + isoName, move: req.isoPath == nil, digest: digest)
+        try Self.placeISO(isoSource, to: staging + "/" + isoName, move: iso.origin != .local, digest: iso.digest)
         if req.isoPath == nil, cacheDirectory == nil { rmdir(req.directory + "/.vmprov-downloads") }
         let diskName = req.name + ".vdi"
+        var ids = req.identity
+        let machineID = MachineIdentity(drawingFrom: &ids)
+        let media = p.storageBus.standardMedia(disk: diskName, installer: isoName, guestAdditions: req.guestAdditions,
+                                               ids: &ids)
         let spec = MachineSpec(
             name: req.name, osType: p.osType, cpus: cpus, memoryMB: memory, vramMB: p.vramMB, graphics: p.graphics,
-            firmware: p.firmware, tpm2: p.tpm, secureBoot: p.secureBoot, nicType: p.nicType, storageBus: p.storageBus,
-            diskFile: diskName, installerISO: isoName, guestAdditionsISO: req.guestAdditions, rdpPorts: rdp,
+            firmware: p.firmware, tpm2: p.tpm, secureBoot: p.secureBoot, nicType: p.nicType,
+            controller: p.storageBus.controller, media: media, rdpPorts: rdp,
             forwards: p.forwards.map {
                 PortForward(name: $0.name, proto: $0.proto == "udp" ? .udp : .tcp, hostIP: "", hostPort: $0.hostPort,
                             guestIP: "", guestPort: $0.guestPort)
             },
             extraData: [("vmprov/Profile", p.name)] + (p.osTypeFallbacks.isEmpty ? [] : [("vmprov/OSTypeFallbacks", p.osTypeFallbacks.joined(separator: ","))]))
-        let xml = MachineBuilder.document(spec, req.identity)
+        let xml: String
+        do { xml = try MachineBuilder.document(spec, machineID) } catch { throw .invalid(error.description) }
+        guard let diskUUID = spec.medium(.systemDisk)?.uuid else { throw .invalid("the machine has no system disk") }
         let settingsPath = staging + "/" + req.name + ".vbox"
         do {
-            try VDIWriter.create(path: staging + "/" + diskName, size: diskBytes, uuid: req.identity.disk)
+            try VDIWriter.create(path: staging + "/" + diskName, size: diskBytes, uuid: diskUUID)
             try AtomicSave().write(Array(xml.utf8), to: settingsPath)
         } catch { throw .settings(error) }
         // 3. Check what was written, as VirtualBox would read it.
@@ -184,18 +235,18 @@ public struct MachineCreator: Sendable {
         created = true
         if let old { FileIO.removeTree(old) }
         return CreateReport(folder: final, settingsFile: final + "/" + req.name + ".vbox", diskFile: final + "/" + diskName,
-                            diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: digest,
-                            checksumOutcome: checksumOutcome, signatureOutcome: signatureOutcome, warnings: warnings,
+                            diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: iso.digest,
+                            checksumOutcome: iso.checksumOutcome, signatureOutcome: iso.signatureOutcome,
+                            warnings: iso.warnings,
                             findings: findings, guestAdditions: req.guestAdditions)
     }
 
-    /// Fetches (or checks) the installer. Returns its path, digest and what was verified.
+    /// Fetches (or checks) the installer. Returns where it is, its digest, how it was verified and where it came from.
     ///
     /// A digest the user gives (`--checksum sha256:HEX`) is their own trust anchor: the profile's checksum file,
     /// signature and key are then not used, and nothing is fetched for them. Otherwise, when a key is in play (the
     /// profile's pinned key, `--keyring` or `--key-fingerprint`) a signature must verify unless `noSignature`.
-    func obtainISO(_ req: CreateRequest, log: (String) -> Void) throws(CreateError)
-        -> (String, Digest?, String, String, [String]) {
+    func obtainISO(_ req: CreateRequest, log: (String) -> Void) throws(CreateError) -> ObtainedISO {
         let p = req.profile
         var warnings: [String] = []
         let urls = req.isoURL.map { [$0] } ?? p.iso.urls
@@ -248,7 +299,9 @@ public struct MachineCreator: Sendable {
             guard let specText else {
                 warnings.append("\(local) is not verified: the \(p.name) profile has no checksum (the publisher "
                     + "publishes none); pass --checksum sha256:HEX from the download page to check it.")
-                return (local, nil, "not verified (no checksum known)", "none (the publisher signs nothing)", warnings)
+                return ObtainedISO(path: local, digest: nil, checksumOutcome: "not verified (no checksum known)",
+                                   signatureOutcome: "none (the publisher signs nothing)", warnings: warnings,
+                                   origin: .local)
             }
             let spec: ChecksumSpec
             do { spec = try ChecksumSpec(specText) } catch { throw .download(.verification(error)) }
@@ -263,7 +316,10 @@ public struct MachineCreator: Sendable {
             } catch { throw .download(error) }
             defer { plan.cleanup() }
             warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
-            guard let expected = plan.expected else { return (local, nil, "not verified (--checksum none)", "none", warnings) }
+            guard let expected = plan.expected else {
+                return ObtainedISO(path: local, digest: nil, checksumOutcome: "not verified (--checksum none)",
+                                   signatureOutcome: "none", warnings: warnings, origin: .local)
+            }
             let actual: Digest
             do { actual = try FileHasher.digest(path: local, algorithm: expected.algorithm) } catch { throw .io(error) }
             guard actual == expected else {
@@ -274,8 +330,9 @@ public struct MachineCreator: Sendable {
                     throw .io(IOError(path: local, operation: "verify", code: EIO))
                 }
             }
-            return (local, actual, "\(actual) verified" + source(plan),
-                    signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
+            return ObtainedISO(path: local, digest: actual, checksumOutcome: "\(actual) verified" + source(plan),
+                               signatureOutcome: signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature),
+                               warnings: warnings, origin: .local)
         }
 
         guard !urls.isEmpty else {
@@ -334,7 +391,11 @@ public struct MachineCreator: Sendable {
             : report.alreadyPresent ? "already downloaded" : "downloaded"
         let checksumOutcome = report.digest.map { "\($0) verified, \(how)" + source(plan) }
             ?? "NOT verified (--checksum none)"
-        return (dest, report.digest, checksumOutcome, signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
+        return ObtainedISO(path: dest, digest: report.digest, checksumOutcome: checksumOutcome,
+                           signatureOutcome: signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature),
+                           warnings: warnings,
+                           origin: report.fromCache ? .cache : report.alreadyPresent ? .alreadyDownloaded : .downloaded,
+                           url: report.url)
     }
 
     /// Removes what a failed download of `create` left: the `.corrupt` copy of a checksum mismatch (in the cache's

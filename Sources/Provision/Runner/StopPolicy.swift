@@ -7,9 +7,10 @@ import Musl
 /// A stop in progress: which action was sent and when.
 public struct StopState: Sendable, Equatable {
     public var action: GuestAction
-    public var since: Double
+    /// Monotonic time of sending (``RunLoopClock``'s origin).
+    public var since: Duration
 
-    public init(action: GuestAction, since: Double) {
+    public init(action: GuestAction, since: Duration) {
         self.action = action
         self.since = since
     }
@@ -22,9 +23,10 @@ public struct StopState: Sendable, Equatable {
 /// to the next (savestate, then poweroff). Nothing ever weakens a stop already under way.
 public struct StopPolicy: Sendable, Equatable {
     public var termAction: GuestAction
-    public var stopTimeout: Double
+    /// How long an ACPI request may go unanswered before the state is saved instead (STOP_TIMEOUT).
+    public var stopTimeout: Duration
 
-    public init(termAction: GuestAction = .acpi, stopTimeout: Double = 120) {
+    public init(termAction: GuestAction = .acpi, stopTimeout: Duration = .seconds(120)) {
         self.termAction = termAction
         self.stopTimeout = stopTimeout
     }
@@ -53,7 +55,7 @@ public struct StopPolicy: Sendable, Equatable {
     }
 
     /// What to do as time passes during a stop.
-    public func actionOnTick(current: StopState, now: Double) -> GuestAction? {
+    public func actionOnTick(current: StopState, now: Duration) -> GuestAction? {
         guard current.action == .acpi, now - current.since >= stopTimeout else { return nil }
         return .savestate
     }

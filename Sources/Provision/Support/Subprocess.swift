@@ -96,15 +96,18 @@ public enum Subprocess {
                            newSession: Bool = false, timeout: Double? = nil) throws(SpawnError) -> ProcessOutput {
         let newSession = newSession || timeout != nil
         guard let first = argv.first, let exe = locate(first) else { throw SpawnError(argv: argv, code: ENOENT) }
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
         var inPipe: [Int32] = [-1, -1]
-        guard cloexecPipe(&outPipe), cloexecPipe(&errPipe), cloexecPipe(&inPipe) else {
-            throw SpawnError(argv: argv, code: errno)
+        guard cloexecPipe(&inPipe) else { throw SpawnError(argv: argv, code: errno) }
+        let pid: pid_t
+        var pipes: OutputPipes
+        do {
+            (pid, pipes) = try spawnCollecting(exe: exe, argv: argv, environment: environment, newSession: newSession,
+                                               stdin: inPipe[0])
+        } catch {
+            close(inPipe[0]); close(inPipe[1])
+            throw error
         }
-        let pid = try spawn(exe: exe, argv: argv, environment: environment, newSession: newSession,
-                            stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
-        close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
+        close(inPipe[0])
         // Feed stdin (small inputs only) then close it.
         if let input, !input.isEmpty {
             var off = 0
@@ -115,40 +118,24 @@ public enum Subprocess {
             }
         }
         close(inPipe[1])
-        var out: [UInt8] = []
-        var err: [UInt8] = []
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var open = 2
-        var killedAt: Double?
+        var terminator = GroupTerminator(pid: pid)
         let started = Clock.now()
-        while open > 0 {
+        while pipes.isOpen {
             if let timeout {
                 let now = Clock.now()
-                if killedAt == nil && now - started > timeout {
-                    kill(-pid, SIGTERM)
-                    killedAt = now
-                } else if let k = killedAt, now - k > 1 {
-                    kill(-pid, SIGKILL)
-                }
+                terminator.check(expired: now - started > timeout, now: now)
             }
-            let r = poll(&fds, 2, timeout == nil ? -1 : 100)
-            if r < 0 { if errno == EINTR { continue }; break }
-            for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
-                let n = buffer.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
-                if n > 0 {
-                    if k == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
-                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
-                    close(fds[k].fd)
-                    fds[k].fd = -1
-                    open -= 1
-                }
+            if pipes.pump(timeoutMS: timeout == nil ? -1 : 100) < 0 {
+                if errno == EINTR { continue }
+                pipes.closeAll()
+                break
             }
         }
+        let killedAt = terminator.terminatedAt
         if killedAt != nil { kill(-pid, SIGKILL) }
         let (status, sig) = wait(pid)
-        return ProcessOutput(argv: argv, status: status, signal: sig, stdout: out, stderr: err, timedOut: killedAt != nil)
+        return ProcessOutput(argv: argv, status: status, signal: sig, stdout: pipes.stdout, stderr: pipes.stderr,
+                             timedOut: killedAt != nil)
     }
 
     /// A pipe whose ends close on exec.

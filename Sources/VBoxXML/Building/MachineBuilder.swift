@@ -13,19 +13,30 @@ public enum FirmwareKind: String, Sendable, Codable, CaseIterable {
 public enum StorageBus: String, Sendable, Codable, CaseIterable {
     case sata, ide
 
-    var controller: (name: String, type: String, portCount: Int, hostIOCache: Bool) {
+    /// The one controller of a new machine on this bus: SATA (AHCI, 3 ports) or IDE (PIIX4, 2 × 2).
+    public var controller: StorageControllerSpec {
         switch self {
-        case .sata: return ("SATA", "AHCI", 3, false)
-        case .ide: return ("IDE", "PIIX4", 2, true)
+        case .sata: return .sata(portCount: 3)
+        case .ide: return .ide()
         }
     }
 
-    /// (port, device) for the disk, the installer and the Guest Additions.
-    var slots: [(Int, Int)] {
-        switch self {
-        case .sata: return [(0, 0), (1, 0), (2, 0)]
-        case .ide: return [(0, 0), (1, 0), (1, 1)]
+    /// The standard drives of a new machine: the system disk, the installer's DVD drive (empty when `installer` is
+    /// nil) and, when given, the Guest Additions. On SATA each takes the next free port; on IDE the DVDs take the
+    /// secondary channel (installer master, Guest Additions slave), as VirtualBox's own wizard places a DVD.
+    /// UUIDs are drawn from `ids` in that order, one per medium that has a file.
+    public func standardMedia(disk: String, installer: String?, guestAdditions: String?,
+                              ids: inout some IdentitySource) -> [MediumAttachment] {
+        var media = [MediumAttachment(kind: .hardDisk(format: "VDI"), role: .systemDisk, location: disk,
+                                      uuid: ids.nextUUID())]
+        media.append(MediumAttachment(kind: .dvdImage, role: .installer, location: installer,
+                                      uuid: installer == nil ? nil : ids.nextUUID(),
+                                      slot: self == .ide ? StorageSlot(port: 1, device: 0) : nil))
+        if let guestAdditions {
+            media.append(MediumAttachment(kind: .dvdImage, role: .guestAdditions, location: guestAdditions,
+                                          uuid: ids.nextUUID(), slot: self == .ide ? StorageSlot(port: 1, device: 1) : nil))
         }
+        return media
     }
 }
 
@@ -41,19 +52,17 @@ public struct MachineSpec: Sendable {
     public var tpm2: Bool
     public var secureBoot: Bool
     public var nicType: String
-    public var storageBus: StorageBus
-    /// Disk image file name, relative to the machine folder.
-    public var diskFile: String
-    /// Installer ISO: a name in the machine folder, or an absolute path.
-    public var installerISO: String?
-    public var guestAdditionsISO: String?
+    /// The storage controller every medium hangs on.
+    public var controller: StorageControllerSpec
+    /// The drives, in the order they are written; each gets its requested slot or the next free one.
+    public var media: [MediumAttachment]
     public var rdpPorts: String
     public var forwards: [PortForward]
     public var extraData: [(String, String)]
 
     public init(name: String, osType: String, cpus: Int, memoryMB: Int, vramMB: Int, graphics: String,
-                firmware: FirmwareKind, tpm2: Bool, secureBoot: Bool, nicType: String, storageBus: StorageBus,
-                diskFile: String, installerISO: String?, guestAdditionsISO: String?, rdpPorts: String,
+                firmware: FirmwareKind, tpm2: Bool, secureBoot: Bool, nicType: String,
+                controller: StorageControllerSpec, media: [MediumAttachment], rdpPorts: String,
                 forwards: [PortForward], extraData: [(String, String)]) {
         self.name = name
         self.osType = osType
@@ -65,47 +74,34 @@ public struct MachineSpec: Sendable {
         self.tpm2 = tpm2
         self.secureBoot = secureBoot
         self.nicType = nicType
-        self.storageBus = storageBus
-        self.diskFile = diskFile
-        self.installerISO = installerISO
-        self.guestAdditionsISO = guestAdditionsISO
+        self.controller = controller
+        self.media = media
         self.rdpPorts = rdpPorts
         self.forwards = forwards
         self.extraData = extraData
     }
+
+    /// The medium with `role`, if any (the first).
+    public func medium(_ role: MediumRole) -> MediumAttachment? { media.first { $0.role == role } }
 }
 
-/// The identifiers of a new machine; random by default, fixed in golden tests.
+/// The machine's own identifiers (the media carry theirs).
 public struct MachineIdentity: Sendable {
     public var machine: VBoxUUID
-    public var disk: VBoxUUID
-    public var installer: VBoxUUID
-    public var guestAdditions: VBoxUUID
     /// 12 hex digits, unicast.
     public var macAddress: String
     /// Seconds since 1970 (UTC).
     public var time: Int
 
-    public init(machine: VBoxUUID, disk: VBoxUUID, installer: VBoxUUID, guestAdditions: VBoxUUID, macAddress: String,
-                time: Int) {
+    public init(machine: VBoxUUID, macAddress: String, time: Int) {
         self.machine = machine
-        self.disk = disk
-        self.installer = installer
-        self.guestAdditions = guestAdditions
         self.macAddress = macAddress
         self.time = time
     }
 
-    /// Random UUIDs and MAC address (VirtualBox's 08:00:27 prefix), the current time.
-    public static func random() -> MachineIdentity {
-        var g = SystemRandomNumberGenerator()
-        let mac = "080027" + (0..<3).map { _ in
-            let b = UInt8.random(in: 0...255, using: &g)
-            let hex = Array("0123456789ABCDEF")
-            return String([hex[Int(b >> 4)], hex[Int(b & 0x0F)]])
-        }.joined()
-        return MachineIdentity(machine: .random(using: &g), disk: .random(using: &g), installer: .random(using: &g),
-                               guestAdditions: .random(using: &g), macAddress: mac, time: Int(Glibc.time(nil)))
+    /// The next UUID of `source` for the machine, its MAC address and time.
+    public init(drawingFrom source: inout some IdentitySource) {
+        self.init(machine: source.nextUUID(), macAddress: source.macAddress, time: source.time)
     }
 }
 
@@ -124,17 +120,43 @@ public enum MachineBuilder {
             + "\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
-    public static func document(_ spec: MachineSpec, _ id: MachineIdentity) -> String {
-        typealias M = XMLMarkup
-        var registryDVDs: [M] = []
-        if spec.installerISO != nil || spec.guestAdditionsISO != nil {
-            if let iso = spec.installerISO { registryDVDs.append(M("Image", [("uuid", id.installer.braced), ("location", iso)])) }
-            if let ga = spec.guestAdditionsISO { registryDVDs.append(M("Image", [("uuid", id.guestAdditions.braced), ("location", ga)])) }
+    /// The slot of each medium, in list order: requested slots first (refused when taken or out of range), then
+    /// the next free slot for the rest.
+    /// - Throws: `StorageAllocationError` naming the controller and its occupied slots.
+    public static func allocate(_ media: [MediumAttachment],
+                                on controller: StorageControllerSpec) throws(StorageAllocationError) -> [StorageSlot] {
+        var allocator = PortAllocator(controller: controller)
+        for medium in media { if let slot = medium.slot { try allocator.claim(slot) } }
+        var slots: [StorageSlot] = []
+        for medium in media {
+            if let slot = medium.slot { slots.append(slot) } else { slots.append(try allocator.next()) }
         }
-        var registry = [M("HardDisks", children: [
-            M("HardDisk", [("uuid", id.disk.braced), ("location", spec.diskFile), ("format", "VDI"), ("type", "Normal")]),
-        ])]
-        if !registryDVDs.isEmpty { registry.append(M("DVDImages", children: registryDVDs)) }
+        return slots
+    }
+
+    /// The settings file text for `spec`.
+    /// - Throws: `StorageAllocationError` when the media do not fit the controller (a slot taken twice, out of
+    ///   range, or no free slot left).
+    public static func document(_ spec: MachineSpec, _ id: MachineIdentity) throws(StorageAllocationError) -> String {
+        typealias M = XMLMarkup
+        let slots = try allocate(spec.media, on: spec.controller)
+        var disks: [M] = []
+        var dvds: [M] = []
+        for medium in spec.media {
+            guard let location = medium.location, let uuid = medium.uuid else { continue }
+            switch medium.kind {
+            case let .hardDisk(format):
+                disks.append(M("HardDisk", [("uuid", uuid.braced), ("location", location), ("format", format),
+                                            ("type", "Normal")]))
+            case .dvdImage:
+                dvds.append(M("Image", [("uuid", uuid.braced), ("location", location)]))
+            case .viso:
+                dvds.append(M("Image", [("uuid", uuid.braced), ("location", location), ("format", "VBoxIsoMaker")]))
+            }
+        }
+        var registry: [M] = []
+        if !disks.isEmpty { registry.append(M("HardDisks", children: disks)) }
+        if !dvds.isEmpty { registry.append(M("DVDImages", children: dvds)) }
 
         var hardware: [M] = [
             M("CPU", [("count", String(spec.cpus))], children: [
@@ -172,21 +194,20 @@ public enum MachineBuilder {
         ]))
         hardware.append(M("AudioAdapter", [("driver", "Null"), ("enabled", "false")]))
         hardware.append(M("RTC", [("localOrUTC", spec.osType.hasPrefix("Windows") ? "local" : "UTC")]))
-        let c = spec.storageBus.controller
-        let slots = spec.storageBus.slots
-        var devices = [M("AttachedDevice", [("type", "HardDisk"), ("hotpluggable", "false"), ("port", String(slots[0].0)),
-                                            ("device", String(slots[0].1))], children: [M("Image", [("uuid", id.disk.braced)])])]
-        devices.append(M("AttachedDevice", [("passthrough", "false"), ("type", "DVD"), ("hotpluggable", "false"),
-                                            ("port", String(slots[1].0)), ("device", String(slots[1].1))],
-                         children: spec.installerISO == nil ? [] : [M("Image", [("uuid", id.installer.braced)])]))
-        if spec.guestAdditionsISO != nil {
-            devices.append(M("AttachedDevice", [("passthrough", "false"), ("type", "DVD"), ("hotpluggable", "false"),
-                                                ("port", String(slots[2].0)), ("device", String(slots[2].1))],
-                             children: [M("Image", [("uuid", id.guestAdditions.braced)])]))
+        let c = spec.controller
+        let devices = zip(spec.media, slots).map { medium, slot in
+            let image = medium.uuid.map { [M("Image", [("uuid", $0.braced)])] } ?? []
+            let place = [("hotpluggable", "false"), ("port", String(slot.port)), ("device", String(slot.device))]
+            switch medium.kind {
+            case .hardDisk:
+                return M("AttachedDevice", [("type", "HardDisk")] + place, children: image)
+            case .dvdImage, .viso:
+                return M("AttachedDevice", [("passthrough", "false"), ("type", "DVD")] + place, children: image)
+            }
         }
         hardware.append(M("StorageControllers", children: [
             M("StorageController", [("name", c.name), ("type", c.type), ("PortCount", String(c.portCount)),
-                                    ("useHostIOCache", c.hostIOCache ? "true" : "false"), ("Bootable", "true")],
+                                    ("useHostIOCache", c.useHostIOCache ? "true" : "false"), ("Bootable", "true")],
               children: devices),
         ]))
 

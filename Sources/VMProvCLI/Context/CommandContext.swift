@@ -99,12 +99,13 @@ public struct CommandContext: Sendable {
             stopAction = .acpi
         }
         let timeout = try RunnerConfig.seconds(Setting.stopTimeout.rawValue, environment[.stopTimeout], fallback: 120)
-        var config = RunnerConfig(vmDir: vmDir ?? ".", policy: StopPolicy(termAction: stopAction, stopTimeout: timeout))
-        config.serviceExitTimeout = try RunnerConfig.seconds(Setting.serviceWait.rawValue, environment[.serviceWait],
-                                                             fallback: config.serviceExitTimeout)
-        config.startupTimeout = try RunnerConfig.seconds(Setting.startupTimeout.rawValue, environment[.startupTimeout],
-                                                         fallback: config.startupTimeout)
-        config.callTimeout = try callTimeout(fallback: config.callTimeout)
+        var config = RunnerConfig(vmDir: vmDir ?? ".",
+                                  policy: StopPolicy(termAction: stopAction, stopTimeout: .seconds(timeout)))
+        config.serviceExitTimeout = .seconds(try RunnerConfig.seconds(
+            Setting.serviceWait.rawValue, environment[.serviceWait], fallback: config.serviceExitTimeout.inSeconds))
+        config.startupTimeout = .seconds(try RunnerConfig.seconds(
+            Setting.startupTimeout.rawValue, environment[.startupTimeout], fallback: config.startupTimeout.inSeconds))
+        config.callTimeout = .seconds(try callTimeout(fallback: config.callTimeout.inSeconds))
         config.verbose = verbose
         return config
     }

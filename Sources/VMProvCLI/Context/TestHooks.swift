@@ -51,18 +51,15 @@ public struct TestHooks: Sendable, Equatable {
         growFault = environment[.testGrowFault].flatMap(Int.init)
     }
 
-    /// `create`'s identifiers: random, or the fixed ones of `uuids`, `mac` and `time`.
+    /// `create`'s identifiers: random, or the fixed ones of `uuids` (in order: machine, disk, installer, Guest
+    /// Additions), `mac` and `time`.
     /// - Throws: `CLIError` (usage, 64) when `uuids` does not hold exactly 4 UUIDs.
-    func identity() throws -> MachineIdentity {
-        var id = MachineIdentity.random()
-        if let list = uuids {
-            let parsed = list.split(separator: ",").compactMap { VBoxUUID(String($0)) }
-            guard parsed.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", kind: .usage) }
-            id.machine = parsed[0]; id.disk = parsed[1]; id.installer = parsed[2]; id.guestAdditions = parsed[3]
-        }
-        if let mac { id.macAddress = mac }
-        if let time { id.time = time }
-        return id
+    func identity() throws -> any IdentitySource {
+        let random = RandomIdentity(macAddress: mac, time: time)
+        guard let list = uuids else { return random }
+        let parsed = list.split(separator: ",").compactMap { VBoxUUID(String($0)) }
+        guard parsed.count == 4 else { throw CLIError("VMPROV_TEST_UUIDS needs 4 UUIDs", kind: .usage) }
+        return FixedIdentity(uuids: parsed, macAddress: random.macAddress, time: random.time)
     }
 
     /// Applies `backoff`, `stallSeconds` and `failingCurlOptions` to download options.

@@ -135,7 +135,7 @@ struct AddDisk: GlobalOptionsCommand {
             // The settings were not saved: the new file is not referenced, remove it (unless a save that reported
             // an error did land, which the file itself tells).
             if let created {
-                let saved = (try? VBoxSettings.load(path: try target.resolve()))?.registeredDisks
+                let saved = (try? VBoxSettings.load(path: try target.resolve(context)))?.registeredDisks
                     .contains { $0.uuid == uuid.description } ?? false
                 if !saved { unlink(created) }
             }

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TestSupport
+import VBoxXML
+
+@Suite("Storage model: port allocator, media list, identity source")
+struct StorageModelTests {
+    @Test func ideGivesFourSlotsThenRefusesNamingTheController() throws {
+        var a = PortAllocator(controller: .ide())
+        var got: [StorageSlot] = []
+        for _ in 0..<4 { got.append(try a.next()) }
+        #expect(got == [StorageSlot(port: 0, device: 0), StorageSlot(port: 0, device: 1),
+                        StorageSlot(port: 1, device: 0), StorageSlot(port: 1, device: 1)])
+        do {
+            _ = try a.next()
+            Issue.record("a full IDE controller gave a fifth slot")
+        } catch {
+            #expect(error.controller == "IDE")
+            #expect(error.description == "storage controller \"IDE\": all 2 port(s) × 2 device(s) are taken (occupied: "
+                + "port 0 device 0, port 0 device 1, port 1 device 0, port 1 device 1); use another controller or "
+                + "detach a drive first.")
+        }
+    }
+
+    @Test func sataUsesItsPortCountOneDeviceEach() throws {
+        var a = PortAllocator(controller: .sata(portCount: 3))
+        #expect(try a.next() == StorageSlot(port: 0, device: 0))
+        #expect(try a.next() == StorageSlot(port: 1, device: 0))
+        #expect(try a.next() == StorageSlot(port: 2, device: 0))
+        #expect(throws: StorageAllocationError.self) { try a.next() }
+        var nvme = PortAllocator(controller: .nvme(portCount: 1))
+        #expect(try nvme.next() == StorageSlot(port: 0, device: 0))
+        #expect(throws: StorageAllocationError.self) { try nvme.next() }
+    }
+
+    @Test func aReleasedSlotIsHandedOutAgain() throws {
+        var a = PortAllocator(controller: .sata(portCount: 3))
+        for _ in 0..<3 { _ = try a.next() }
+        a.release(StorageSlot(port: 1, device: 0))
+        #expect(try a.next() == StorageSlot(port: 1, device: 0))
+        #expect(throws: StorageAllocationError.self) { try a.next() }
+    }
+
+    @Test func claimsRefuseTakenAndOutOfRangeSlots() throws {
+        var a = PortAllocator(controller: .ide())
+        try a.claim(StorageSlot(port: 1, device: 0))
+        #expect(try a.next() == StorageSlot(port: 0, device: 0))
+        do {
+            try a.claim(StorageSlot(port: 1, device: 0))
+            Issue.record("a taken slot was claimed twice")
+        } catch {
+            #expect(error.description.contains("\"IDE\": port 1 device 0 is taken already (occupied: port 0 device 0, "
+                + "port 1 device 0)"))
+        }
+        #expect(throws: StorageAllocationError.self) { try a.claim(StorageSlot(port: 2, device: 0)) }
+        #expect(throws: StorageAllocationError.self) { try a.claim(StorageSlot(port: 0, device: 2)) }
+        var sata = PortAllocator(controller: .sata(portCount: 3))
+        #expect(throws: StorageAllocationError.self) { try sata.claim(StorageSlot(port: 0, device: 1)) }
+    }
+
+    @Test func builderRefusesMediaThatDoNotFit() throws {
+        var spec = Specs.linux(bus: .sata)
+        spec.media.append(MediumAttachment(kind: .viso, role: .seed, location: "seed.viso",
+                                           uuid: VBoxUUID("11111111-2222-4333-8444-555555555555")))
+        do {
+            _ = try MachineBuilder.document(spec, Specs.machine)
+            Issue.record("four drives fit a three-port SATA controller")
+        } catch {
+            #expect(error.description.contains("\"SATA\": all 3 port(s)"))
+        }
+        spec.controller.portCount = 4
+        let text = try MachineBuilder.document(spec, Specs.machine)
+        #expect(text.contains("<Image uuid=\"{11111111-2222-4333-8444-555555555555}\" location=\"seed.viso\" "
+            + "format=\"VBoxIsoMaker\"/>"))
+        #expect(text.contains("port=\"3\" device=\"0\">"))
+    }
+
+    @Test func identitySourceYieldsOneUUIDPerMachineAndMedium() throws {
+        var withGA = FixedIdentity(uuids: [], macAddress: "080027C0FFEE", time: 0)
+        _ = MachineIdentity(drawingFrom: &withGA)
+        let media = StorageBus.sata.standardMedia(disk: "d.vdi", installer: "i.iso", guestAdditions: "ga.iso", ids: &withGA)
+        #expect(withGA.used == 4)
+        #expect(Set(media.compactMap(\.uuid)).count == 3)
+        var noGA = FixedIdentity(uuids: [], macAddress: "080027C0FFEE", time: 0)
+        _ = MachineIdentity(drawingFrom: &noGA)
+        _ = StorageBus.ide.standardMedia(disk: "d.vdi", installer: nil, guestAdditions: nil, ids: &noGA)
+        #expect(noGA.used == 2)
+        // Past the given list, fixed identities stay distinct and repeatable.
+        var fixed = FixedIdentity(uuids: [Specs.machine.machine], macAddress: "080027C0FFEE", time: 0)
+        let drawn = (0..<5).map { _ in fixed.nextUUID() }
+        #expect(drawn[0] == Specs.machine.machine && Set(drawn).count == 5)
+        #expect(drawn[1].description == "00000000-0000-4000-8000-000000000001")
+        var random = RandomIdentity()
+        #expect(random.nextUUID() != random.nextUUID())
+        #expect(random.macAddress.hasPrefix("080027") && random.macAddress.count == 12)
+    }
+}
