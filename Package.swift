@@ -6,7 +6,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "vmprov", targets: ["vmprov"]),
+        .library(name: "Basics", targets: ["Basics"]),
         .library(name: "VBoxXML", targets: ["VBoxXML"]),
+        .library(name: "DiskImages", targets: ["DiskImages"]),
         .library(name: "Provision", targets: ["Provision"]),
     ],
     dependencies: [
@@ -32,9 +34,20 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // What every layer needs, owned once: file I/O, fd and temporary-folder owners, the EINTR wrapper, pthread
+        // objects at stable addresses, the process runner, URL/size/value text.
+        .target(
+            name: "Basics",
+            dependencies: ["CSystem"]
+        ),
         .target(
             name: "VBoxXML",
-            dependencies: ["CLibXML2"]
+            dependencies: ["Basics", "CLibXML2"]
+        ),
+        // Disk images: the VDI writer (later the grower and seed ISOs).
+        .target(
+            name: "DiskImages",
+            dependencies: ["Basics", "VBoxXML"]
         ),
         .target(
             name: "Provision",
@@ -42,6 +55,8 @@ let package = Package(
                 "CCurl",
                 "CSystem",
                 "CZlib",
+                "Basics",
+                "DiskImages",
                 "VBoxXML",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -50,7 +65,9 @@ let package = Package(
         .target(
             name: "VMProvCLI",
             dependencies: [
+                "Basics",
                 "VBoxXML",
+                "DiskImages",
                 "Provision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -64,20 +81,28 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(
+            name: "BasicsTests",
+            dependencies: ["Basics", "TestSupport"]
+        ),
+        .testTarget(
             name: "VBoxXMLTests",
-            dependencies: ["VBoxXML", "TestSupport"]
+            dependencies: ["Basics", "VBoxXML", "DiskImages", "TestSupport"]
+        ),
+        .testTarget(
+            name: "DiskImagesTests",
+            dependencies: ["Basics", "DiskImages", "VBoxXML", "TestSupport"]
         ),
         .testTarget(
             name: "ProvisionTests",
-            dependencies: ["Provision", "TestSupport"]
+            dependencies: ["Basics", "Provision", "TestSupport"]
         ),
         .testTarget(
             name: "VMProvCLITests",
-            dependencies: ["VMProvCLI", "VBoxXML", "Provision"]
+            dependencies: ["VMProvCLI", "Basics", "VBoxXML", "Provision"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["vmprov", "VBoxXML", "Provision", "TestSupport"]
+            dependencies: ["vmprov", "Basics", "VBoxXML", "DiskImages", "Provision", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Provision
+import Basics
 
 /// Where the CLI writes: results to stdout, warnings and errors to stderr, each line flushed.
 public enum Output {

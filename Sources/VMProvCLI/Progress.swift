@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 import Provision
 
 /// Shows download progress on stderr: a live bar on a terminal, plain lines every 5 % or 10 s otherwise
@@ -39,8 +40,8 @@ final class ProgressPrinter: @unchecked Sendable {
             let width = 30
             let filled = percent.map { min(width, $0 * width / 100) } ?? 0
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            let line = "\r[\(bar)] \(percent.map { "\($0)%" } ?? "") \(Self.bytes(p.bytes))"
-                + (p.total.map { "/\(Self.bytes($0))" } ?? "") + " \(Self.bytes(Int64(rate)))/s\(eta)   "
+            let line = "\r[\(bar)] \(percent.map { "\($0)%" } ?? "") \(SizeText.format(p.bytes))"
+                + (p.total.map { "/\(SizeText.format($0))" } ?? "") + " \(SizeText.format(Int64(rate)))/s\(eta)   "
             Output.write(2, line)
             drewBar = true
         } else {
@@ -49,8 +50,8 @@ final class ProgressPrinter: @unchecked Sendable {
             guard step || now - lastLine >= 10 else { return }
             lastPercent = percent.map { $0 - $0 % 5 } ?? lastPercent
             lastLine = now
-            Output.note("download: \(percent.map { "\($0)% " } ?? "")\(Self.bytes(p.bytes))"
-                + (p.total.map { " of \(Self.bytes($0))" } ?? "") + ", \(Self.bytes(Int64(rate)))/s\(eta)")
+            Output.note("download: \(percent.map { "\($0)% " } ?? "")\(SizeText.format(p.bytes))"
+                + (p.total.map { " of \(SizeText.format($0))" } ?? "") + ", \(SizeText.format(Int64(rate)))/s\(eta)")
         }
     }
 
@@ -59,16 +60,6 @@ final class ProgressPrinter: @unchecked Sendable {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
         if drewBar { Output.write(2, "\n"); drewBar = false }
-    }
-
-    static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n)
-        var u = 0
-        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
-        if u == 0 { return "\(n) B" }
-        let tenths = Int((v * 10).rounded())
-        return "\(tenths / 10).\(tenths % 10) \(units[u])"
     }
 
     static func duration(_ s: Double) -> String {

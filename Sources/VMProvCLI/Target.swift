@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 /// TARGET and the editing options every `.vbox` command shares.
 struct TargetOptions: ParsableArguments {

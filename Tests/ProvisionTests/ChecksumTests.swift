@@ -2,6 +2,7 @@ import Foundation
 import Provision
 import Testing
 import TestSupport
+import Basics
 
 @Suite("Checksum specs and files")
 struct ChecksumTests {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// How to check a download: `--checksum`, `--signature`, `--keyring`, `--key-fingerprint`, `--no-signature`.
 public struct VerificationRequest: Sendable {

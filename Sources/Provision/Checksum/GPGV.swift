@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// What gpgv's machine-readable status output says about one verification.
 public struct SignatureReport: Sendable, Equatable {
@@ -128,7 +129,7 @@ public struct GPGVerifier: Sendable {
     private func evaluate(_ argv: [String], label: String, signatureLabel: String) throws(SignatureError) -> (SignatureReport, ProcessOutput) {
         let result: ProcessOutput
         do {
-            result = try Subprocess.run(argv, environment: ["LC_ALL=C", "PATH=/usr/bin:/bin:/usr/local/bin"])
+            result = try ProcessRunner.run(argv, environment: ["LC_ALL=C", "PATH=/usr/bin:/bin:/usr/local/bin"])
         } catch {
             throw .gpgvMissing(looked: [gpgv])
         }
@@ -280,48 +281,3 @@ enum Base64 {
     }
 }
 
-/// Small file helpers for the download and signature code.
-public enum TempFiles {
-    /// `$TMPDIR`, else /tmp.
-    public static var base: String {
-        if let t = getenv("TMPDIR"), t.pointee != 0 { return String(cString: t) }
-        return "/tmp"
-    }
-
-    public static func cwd() -> String {
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buf, buf.count) != nil else { return "." }
-        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// Reads a whole file.
-    public static func read(_ path: String) throws(IOError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw IOError(path: path, operation: "open", code: errno) }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1 << 16) }
-            if n < 0 { if errno == EINTR { continue }; throw IOError(path: path, operation: "read", code: errno) }
-            if n == 0 { return out }
-            out.append(contentsOf: buffer[0..<n])
-        }
-    }
-
-    /// Writes a whole file (created 0600, truncated); a symbolic link at `path` is not followed (ELOOP).
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(IOError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw IOError(path: path, operation: "create", code: errno) }
-        defer { close(fd) }
-        if let e = FileIO.writeAll(fd: fd, bytes) { throw IOError(path: path, operation: "write", code: e) }
-    }
-}
-
-/// An operating-system error on a named file.
-public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var path: String
-    public var operation: String
-    public var code: Int32
-    public var description: String { "\(path): cannot \(operation): \(String(cString: strerror(code)))" }
-}

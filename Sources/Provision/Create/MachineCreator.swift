@@ -4,6 +4,8 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import DiskImages
+import Basics
 
 /// What `vmprov create` asks for.
 public struct CreateRequest: Sendable {

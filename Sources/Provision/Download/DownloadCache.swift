@@ -5,6 +5,7 @@ import Musl
 #endif
 import VBoxXML
 import CSystem
+import Basics
 
 /// Why the cache folder cannot be used. Names the folder, says what is wrong and what to do.
 public struct CacheError: Error, Sendable, Equatable, CustomStringConvertible {

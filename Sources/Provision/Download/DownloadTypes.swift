@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Settings for transfers. Defaults are what a user wants; tests shorten the waits.
 public struct DownloadOptions: Sendable {

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CCurl
+import Basics
 
 /// Resumable, verified downloads over libcurl.
 ///

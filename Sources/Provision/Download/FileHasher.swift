@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Hashing and copying local files with large sequential reads.
 public enum FileHasher {

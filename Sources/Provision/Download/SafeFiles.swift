@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// Opening the files a download creates (`DEST.partial`, `DEST.partial.info` and their temporaries) without ever
 /// following a symbolic link: `O_NOFOLLOW` always, `O_EXCL` for new files, and a clear refusal otherwise.

@@ -1,5 +1,6 @@
 import VBoxXML
 import Yams
+import Basics
 
 /// One OS profile (`profiles/NAME.yaml`), as read and checked.
 public struct Profile: Sendable, Codable, Equatable {

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// Where profiles are found: `$VMPROV_PROFILES` folders (colon-separated) first, then the installed ones
 /// (`<prefix>/share/vmprov/profiles` next to the binary, /usr/local/share, /usr/share), then `./profiles`.

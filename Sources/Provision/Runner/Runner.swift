@@ -5,6 +5,7 @@ import Musl
 #endif
 import VBoxXML
 import CSystem
+import Basics
 
 /// Settings of `vmprov run`, from the environment (VMDIR, STOP_ACTION, STOP_TIMEOUT).
 public struct RunnerConfig: Sendable {
@@ -183,18 +184,18 @@ public final class Runner: @unchecked Sendable {
     /// longer than `timeout` seconds, or as soon as a signal arrives for which `abortIf` is true.
     /// - Throws: `VirtualBoxError.missing`, `.timedOut` or `.interrupted`; a non-zero exit is returned, not thrown.
     private func call(_ argv: [String], timeout: Double, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
-        guard let exe = Subprocess.locate(argv[0]) else { throw .missing(tool: argv[0]) }
+        guard let exe = ProcessRunner.locate(argv[0]) else { throw .missing(tool: argv[0]) }
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
-        guard Subprocess.cloexecPipe(&outPipe) else { throw .missing(tool: argv[0]) }
-        guard Subprocess.cloexecPipe(&errPipe) else {
+        guard ProcessRunner.cloexecPipe(&outPipe) else { throw .missing(tool: argv[0]) }
+        guard ProcessRunner.cloexecPipe(&errPipe) else {
             close(outPipe[0]); close(outPipe[1])
             throw .missing(tool: argv[0])
         }
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         let pid: pid_t
         do {
-            pid = try Subprocess.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
+            pid = try ProcessRunner.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
                                        stdin: devNull, stdout: outPipe[1], stderr: errPipe[1])
         } catch {
             for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1], devNull] where fd >= 0 { close(fd) }
@@ -220,7 +221,7 @@ public final class Runner: @unchecked Sendable {
                 // Done once its output is closed (or shortly after it exited, if a grandchild holds the pipes).
                 if !open || (exitedAt.map { Clock.now() - $0 > 1 } ?? false) {
                     for k in 0..<2 where fds[k].fd >= 0 { close(fds[k].fd) }
-                    let (code, sig) = Subprocess.decode(status)
+                    let (code, sig) = ProcessRunner.decode(status)
                     let output = ProcessOutput(argv: argv, status: code, signal: sig, stdout: out, stderr: err)
                     if killedAt != nil {
                         if let abortedBy { throw .interrupted(argv: argv, by: Self.name(of: abortedBy)) }
@@ -465,14 +466,14 @@ public final class Runner: @unchecked Sendable {
 
     private func startHeadless(_ vm: VMListEntry) throws(RunnerError) {
         var fds: [Int32] = [-1, -1]
-        guard Subprocess.cloexecPipe(&fds) else { throw .signals("cannot make a pipe") }
+        guard ProcessRunner.cloexecPipe(&fds) else { throw .signals("cannot make a pipe") }
         let argv = [tools.vboxHeadless] + VirtualBoxTools.startHeadless(vm.uuid)
         verbose(argv)
-        guard let exe = Subprocess.locate(tools.vboxHeadless) else {
+        guard let exe = ProcessRunner.locate(tools.vboxHeadless) else {
             throw .virtualBox(.missing(tool: tools.vboxHeadless))
         }
         do {
-            headlessPID = try Subprocess.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
+            headlessPID = try ProcessRunner.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
                                                stdin: -1, stdout: fds[1], stderr: fds[1])
         } catch {
             close(fds[0]); close(fds[1])
@@ -550,7 +551,7 @@ public final class Runner: @unchecked Sendable {
             let pid = waitpid(-1, &st, WNOHANG)
             if pid <= 0 { return }
             if pid == headlessPID {
-                let (code, sig) = Subprocess.decode(st)
+                let (code, sig) = ProcessRunner.decode(st)
                 headlessStatus = code
                 if let sig { log(.warning, "VBoxHeadless was killed by signal \(sig)") }
             } else if pid == callPID {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Whether RDP (the VRDE server) on this VirtualBox needs the Oracle VirtualBox Extension Pack.
 ///

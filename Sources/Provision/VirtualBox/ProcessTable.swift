@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// Reads `/proc` to find VirtualBox's background processes of one user.
 public enum ProcessTable {

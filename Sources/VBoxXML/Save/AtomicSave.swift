@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Basics
 
 /// The steps of a save, in order. A fault hook runs after each; tests use it to stop the save there.
 public enum SaveStep: String, CaseIterable, Sendable {
@@ -113,7 +114,7 @@ public struct AtomicSave: Sendable {
                     guard e == EPERM || e == EXDEV || e == ENOTSUP || e == EMLINK else {
                         throw fail("keep the old file as \(FileIO.basename(prev))", e)
                     }
-                    let oldBytes = try FileIO.readAll(path: target, limit: Int.max)
+                    let oldBytes = try SettingsFile.readAll(path: target, limit: Int.max)
                     try Self.plainWrite(oldBytes, to: prev, mode: old.st_mode & 0o7777)
                 }
                 backedUp = true

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Basics
 
 /// One writer at a time per machine folder: an exclusive `flock(2)` on the folder that holds a settings file,
 /// held from before the file is read until after it has been saved, so that concurrent edits are applied one

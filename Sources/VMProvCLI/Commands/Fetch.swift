@@ -7,6 +7,7 @@ import ArgumentParser
 import FoundationEssentials
 import Provision
 import VBoxXML
+import Basics
 
 /// Options shared by `fetch`, `verify` and `create` for checksums and signatures.
 struct VerifyOptions: ParsableArguments {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 struct AddForward: ParsableCommand {
     static let configuration = CommandConfiguration(

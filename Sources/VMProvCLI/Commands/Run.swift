@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import FoundationEssentials
 import Provision
+import Basics
 
 /// One log line in the original entrypoint's format: `printf "%-8s %s\n" LEVEL MESSAGE`.
 func logLine(_ level: LogLevel, _ message: String) {
@@ -159,7 +160,7 @@ struct Healthcheck: ParsableCommand {
         let custom = Output.env("HEALTHCHECK_CMD") ?? "/usr/local/bin/healthcheck"
         if access(custom, X_OK) == 0 {
             let out: ProcessOutput
-            out = try Subprocess.run([custom])
+            out = try ProcessRunner.run([custom])
             if !out.stdout.isEmpty { Output.write(1, out.stdoutText) }
             if !out.stderr.isEmpty { Output.write(2, out.stderrText) }
             throw ExitCode(out.status)

@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 struct Setup: ParsableCommand {
     static let configuration = CommandConfiguration(
