@@ -265,17 +265,12 @@ public struct MachineCreator: Sendable {
             } catch { throw .download(error) }
             defer { plan.cleanup() }
             warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
-            guard let expected = plan.expected else { return (local, nil, "not verified (--checksum none)", "none", warnings) }
-            let actual: Digest
-            do { actual = try FileHasher.digest(path: local, algorithm: expected.algorithm) } catch { throw .io(error) }
-            guard actual == expected else {
-                throw .download(.verification(.localMismatch(file: local, expected: expected, actual: actual)))
+            let verified: Digest?
+            do { verified = try LocalFileVerification.verify(local, plan: plan) } catch {
+                if case .io(let e) = error { throw .io(e) }
+                throw .download(error)
             }
-            if let check = plan.verifyDownload {
-                do { try check(local) } catch let e as SignatureError { throw .download(.signature(e)) } catch {
-                    throw .io(IOError(path: local, operation: "verify", code: EIO))
-                }
-            }
+            guard let actual = verified else { return (local, nil, "not verified (--checksum none)", "none", warnings) }
             return (local, actual, "\(actual) verified" + source(plan),
                     signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
         }
@@ -449,19 +444,5 @@ extension ChecksumSpec {
     var isRelativeFile: Bool {
         if case .file(let ref) = self { return URLText.scheme(ref) == nil && !ref.hasPrefix("/") }
         return false
-    }
-}
-
-/// Where VirtualBox's Guest Additions ISO lives on common installs.
-public enum GuestAdditions {
-    public static let candidates = [
-        "/usr/lib/virtualbox/additions/VBoxGuestAdditions.iso",
-        "/usr/share/virtualbox/VBoxGuestAdditions.iso",
-        "/opt/VirtualBox/additions/VBoxGuestAdditions.iso",
-    ]
-
-    public static func find(override: String?) -> String? {
-        if let override { return override.isEmpty || override == "none" ? nil : override }
-        return candidates.first { access($0, R_OK) == 0 }
     }
 }
