@@ -113,15 +113,9 @@ final class TransferState {
             }
             memory?.append(contentsOf: data)
         } else {
-            var off = 0
-            while off < data.count {
-                let n = write(fd, data.baseAddress! + off, data.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    abort = .io(errno)
-                    return 0
-                }
-                off += n
+            if let e = FileIO.writeAll(fd: fd, data) {
+                abort = .io(e)
+                return 0
             }
         }
         pipeline?.update(data)
