@@ -28,7 +28,10 @@ public struct GPGVerifier: Sendable {
     public let pinnedFingerprint: String?
     /// The gpgv that runs (an absolute path from `GPGVerifier.locate`).
     public let gpgv: String
-    private let workDir: String
+    /// The private folder gpgv works in (its --homedir, the dearmoured keyring, staged files); removed when the
+    /// last copy of this verifier is gone.
+    private let folder: TempFolder
+    private var workDir: String { folder.path }
 
     /// Where gpgv is looked for, in order, when `VMPROV_GPGV` is not set. The caller's PATH is never searched: a
     /// `gpgv` planted earlier on PATH must not decide what counts as a good signature.
@@ -55,11 +58,9 @@ public struct GPGVerifier: Sendable {
     /// - Throws: `.gpgvMissing` when gpgv is not at its fixed places, `.keyring` when the keyring cannot be read.
     public init(keyring path: String, pinnedFingerprint: String? = nil) throws(SignatureError) {
         gpgv = try Self.locate()
-        var template = Array((TempFiles.base + "/vmprov-gpg-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw .keyring(path: path, reason: "cannot create a temporary folder: \(String(cString: strerror(errno)))")
+        do { folder = try TempFolder(prefix: "vmprov-gpg") } catch {
+            throw .keyring(path: path, reason: "cannot create a temporary folder: \(String(cString: strerror(error.code)))")
         }
-        workDir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         keyringSource = path
         self.pinnedFingerprint = pinnedFingerprint.map { $0.uppercased().filter { $0 != " " } }
         // Bounded like every key vmprov reads (a keyring over 4 MiB is not one), and only a regular file: a
@@ -83,7 +84,7 @@ public struct GPGVerifier: Sendable {
             throw .keyring(path: path, reason: "\(error)")
         }
         if let binary = Armor.decodeAll(data, kind: "PGP PUBLIC KEY BLOCK") {
-            let out = workDir + "/keyring.gpg"
+            let out = folder.file("keyring.gpg")
             do { try TempFiles.write(binary, to: out) } catch { throw .keyring(path: path, reason: error.description) }
             keyring = out
         } else if data.first.map({ $0 & 0x80 != 0 }) == true || data.count > 8 && Array(data[8..<min(12, data.count)]) == Array("KBXf".utf8) {
@@ -92,12 +93,6 @@ public struct GPGVerifier: Sendable {
             throw .keyring(path: path, reason: "it is neither an armoured (-----BEGIN PGP PUBLIC KEY BLOCK-----) nor a "
                 + "binary OpenPGP keyring")
         }
-    }
-
-    /// Removes the private temporary folder.
-    public func cleanup() {
-        for name in ["keyring.gpg", "clear.txt", "staged-data", "staged-signature"] { unlink(workDir + "/" + name) }
-        rmdir(workDir)
     }
 
     /// Writes bytes into the private folder (for signatures and checksum files fetched into memory).

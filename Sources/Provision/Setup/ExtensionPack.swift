@@ -62,7 +62,6 @@ public struct ExtensionPack: Sendable {
                 fileName: name, bases: [dir + name],
                 request: VerificationRequest(spec: .file("SHA256SUMS"), noSignature: true))
         } catch { throw SetupError(error.description) }
-        defer { plan.cleanup() }
         let dest = folder + "/" + name
         do {
             _ = try downloader.fetch(DownloadRequest(urls: [dir + name], destination: dest, expected: plan.expected))

@@ -170,7 +170,6 @@ struct Fetch: ParsableCommand {
         do {
             let plan = try ChecksumResolver(downloader: downloader).plan(
                 fileName: fileName, bases: urls, request: try verification.request())
-            defer { plan.cleanup() }
             for w in plan.warnings { Output.warn(w) }
             for n in plan.notes { Output.note(n) }
             // The smaller of --max-size and the size the checksum file states.
@@ -223,7 +222,6 @@ struct Verify: ParsableCommand {
         do {
             let plan = try ChecksumResolver(downloader: downloader).plan(
                 fileName: name, bases: [file], request: try verification.request())
-            defer { plan.cleanup() }
             for w in plan.warnings { Output.warn(w) }
             if !quiet { for n in plan.notes { Output.note(n) } }
             guard let actual = try LocalFileVerification.verify(file, plan: plan) else {
