@@ -29,22 +29,8 @@ public enum Output {
 
     /// Writes the whole text to a descriptor, unbuffered, so lines reach `docker logs` at once.
     public static func write(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { raw in
-                #if canImport(Glibc)
-                Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                #else
-                Musl.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                #endif
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += n
-        }
+        // A failed write (a closed pipe) has no one left to tell: the text is dropped.
+        _ = FileIO.writeAll(fd: fd, Array(text.utf8))
     }
 
     /// Environment variable, nil when unset or empty.

@@ -8,29 +8,26 @@ import Provision
 
 /// Shows download progress on stderr: a live bar on a terminal, plain lines every 5 % or 10 s otherwise
 /// (for `docker logs`), nothing with --quiet.
+///
+/// `@unchecked Sendable`: the downloader calls `update` from its transfer thread; `lastPercent`, `lastLine` and
+/// `drewBar` are only read and written with `lock` held (`tty` and `quiet` are immutable).
 final class ProgressPrinter: @unchecked Sendable {
     private let tty: Bool
     private let quiet: Bool
     private var lastPercent = -5
     private var lastLine = 0.0
     private var drewBar = false
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let lock = PThreadMutex()
 
     init(quiet: Bool) {
         self.quiet = quiet
         tty = isatty(2) == 1 && Output.env("TERM") != "dumb"
-        pthread_mutex_init(lock, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
     }
 
     func update(_ p: DownloadProgress) {
         guard !quiet else { return }
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
+        lock.lock()
+        defer { lock.unlock() }
         let fresh = p.bytes - p.resumedFrom
         let rate = p.elapsed > 0 ? Double(fresh) / p.elapsed : 0
         let percent = p.total.map { $0 > 0 ? Int(p.bytes * 100 / $0) : 0 }
@@ -57,8 +54,8 @@ final class ProgressPrinter: @unchecked Sendable {
 
     /// Ends a live bar with a newline.
     func finish() {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
+        lock.lock()
+        defer { lock.unlock() }
         if drewBar { Output.write(2, "\n"); drewBar = false }
     }
 
