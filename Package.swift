@@ -22,10 +22,12 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]
         ),
-        // Headers only at build time: libcurl itself is loaded at the first download (see Sources/CCurl/shim.h).
-        .systemLibrary(
-            name: "CCurl",
-            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        // libcurl's loader: headers only at build time (libcurl4-openssl-dev); libcurl itself is loaded once, at the
+        // first download (see Sources/CCurlLoader/include/ccurlloader.h).
+        .target(
+            name: "CCurlLoader",
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux])),
+                             .linkedLibrary("pthread", .when(platforms: [.linux]))]
         ),
         .target(
             name: "CSystem"
@@ -52,7 +54,7 @@ let package = Package(
         .target(
             name: "Provision",
             dependencies: [
-                "CCurl",
+                "CCurlLoader",
                 "CSystem",
                 "CZlib",
                 "Basics",

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCurl
+internal import CCurlLoader
 import Basics
 
 /// Resumable, verified downloads over libcurl.

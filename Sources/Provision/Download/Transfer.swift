@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCurl
+internal import CCurlLoader
 import Basics
 
 /// Why vmprov stopped a transfer from its own callbacks.
@@ -160,7 +160,7 @@ struct AttemptResult {
 extension Downloader {
     /// Sets up a handle with the security settings every request gets.
     func makeHandle(url: String) throws(DownloadError) -> CurlEasy {
-        guard let easy = CurlEasy(failing: options.failingCurlOptions) else { throw .curlUnavailable }
+        guard let easy = CurlEasy(failing: options.failingCurlOptions, library: options.libcurlLibrary) else { throw .curlUnavailable }
         try easy.set(CURLOPT_URL, url)
         try easy.restrictToHTTP()
         try easy.set(CURLOPT_FOLLOWLOCATION, 1)

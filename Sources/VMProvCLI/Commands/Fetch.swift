@@ -94,6 +94,8 @@ struct TransferOptions: ParsableArguments {
         if let names = Output.env("VMPROV_TEST_FAIL_CURLOPT") {
             o.failingCurlOptions = Set(names.split(separator: ",").map(String.init))
         }
+        // Test only: a libcurl to load instead of libcurl.so.4 (proves the message when it cannot be loaded).
+        o.libcurlLibrary = Output.env("VMPROV_TEST_LIBCURL")
         return o.asDownloader
     }
 }
