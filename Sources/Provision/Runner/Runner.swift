@@ -111,7 +111,10 @@ public struct RunOutcome: Sendable, Equatable {
 
 /// Supervises one guest: registers it if needed, starts VBoxHeadless in its own session, turns signals into
 /// guest actions, reaps every child (it may be PID 1), and waits for VirtualBox's services to go.
-public final class Runner: @unchecked Sendable {
+///
+/// Not `Sendable` (it was `@unchecked Sendable` without need): all its state belongs to the one thread that blocked
+/// the signals and runs `run()`.
+public final class Runner {
     let config: RunnerConfig
     let tools: VirtualBoxTools
     let log: @Sendable (LogLevel, String) -> Void
@@ -185,28 +188,27 @@ public final class Runner: @unchecked Sendable {
     /// - Throws: `VirtualBoxError.missing`, `.timedOut` or `.interrupted`; a non-zero exit is returned, not thrown.
     private func call(_ argv: [String], timeout: Double, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
         guard let exe = ProcessRunner.locate(argv[0]) else { throw .missing(tool: argv[0]) }
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
-        guard ProcessRunner.cloexecPipe(&outPipe) else { throw .missing(tool: argv[0]) }
-        guard ProcessRunner.cloexecPipe(&errPipe) else {
-            close(outPipe[0]); close(outPipe[1])
-            throw .missing(tool: argv[0])
-        }
-        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        // Owned: every descriptor is closed on every way out, a failed spawn included.
+        let outPipe, errPipe: (read: OwnedFD, write: OwnedFD)
+        do {
+            outPipe = try OwnedFD.pipe()
+            errPipe = try OwnedFD.pipe()
+        } catch { throw .missing(tool: argv[0]) }
+        let devNull = OwnedFD.openOrNil("/dev/null", O_RDONLY)
         let pid: pid_t
         do {
             pid = try ProcessRunner.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
-                                       stdin: devNull, stdout: outPipe[1], stderr: errPipe[1])
+                                       stdin: devNull?.raw ?? -1, stdout: outPipe.write.raw, stderr: errPipe.write.raw)
         } catch {
-            for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1], devNull] where fd >= 0 { close(fd) }
             throw .missing(tool: error.description)
         }
-        for fd in [outPipe[1], errPipe[1], devNull] where fd >= 0 { close(fd) }
+        outPipe.write.close(); errPipe.write.close(); devNull?.close()
+        let readers = [outPipe.read, errPipe.read]
         callPID = pid
         callStatus = nil
         defer { callPID = 0 }
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+        var fds = [pollfd(fd: outPipe.read.raw, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errPipe.read.raw, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
         var out: [UInt8] = []
         var err: [UInt8] = []
@@ -220,7 +222,7 @@ public final class Runner: @unchecked Sendable {
             if let status = callStatus {
                 // Done once its output is closed (or shortly after it exited, if a grandchild holds the pipes).
                 if !open || (exitedAt.map { Clock.now() - $0 > 1 } ?? false) {
-                    for k in 0..<2 where fds[k].fd >= 0 { close(fds[k].fd) }
+                    for k in 0..<2 where fds[k].fd >= 0 { readers[k].close() }
                     let (code, sig) = ProcessRunner.decode(status)
                     let output = ProcessOutput(argv: argv, status: code, signal: sig, stdout: out, stderr: err)
                     if killedAt != nil {
@@ -231,14 +233,14 @@ public final class Runner: @unchecked Sendable {
                 }
                 if exitedAt == nil { exitedAt = Clock.now() }
             }
-            let n = poll(&fds, 3, 100)
-            if n < 0 && errno != EINTR { Clock.sleep(0.05) }
+            let n = Syscall.retrying { poll(&fds, 3, 100) }
+            if n < 0 { Clock.sleep(0.05) }
             for k in 0..<2 where fds[k].fd >= 0 && fds[k].revents != 0 {
-                let r = buffer.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, 65536) }
+                let r = Syscall.retrying { FileIO.read(fds[k].fd, into: &buffer) }
                 if r > 0 {
                     if k == 0 { out.append(contentsOf: buffer[0..<r]) } else { err.append(contentsOf: buffer[0..<r]) }
-                } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
-                    close(fds[k].fd)
+                } else if r == 0 || errno != EAGAIN {
+                    readers[k].close()
                     fds[k].fd = -1
                 }
             }
@@ -494,7 +496,7 @@ public final class Runner: @unchecked Sendable {
     private func readOutput() {
         var buffer = [UInt8](repeating: 0, count: 8192)
         while outputFD >= 0 {
-            let n = buffer.withUnsafeMutableBytes { read(outputFD, $0.baseAddress, 8192) }
+            let n = Syscall.retrying { FileIO.read(outputFD, into: &buffer) }
             if n > 0 {
                 for b in buffer[0..<n] {
                     if b == 0x0A {
@@ -508,7 +510,6 @@ public final class Runner: @unchecked Sendable {
                 close(outputFD)
                 outputFD = -1
             } else {
-                if errno == EINTR { continue }
                 if errno != EAGAIN { close(outputFD); outputFD = -1 }
                 return
             }

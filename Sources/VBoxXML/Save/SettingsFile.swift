@@ -14,17 +14,15 @@ enum SettingsFile {
     /// - Throws: `.notFound`, `.io`, or `.invalid` naming the file and the limit.
     static func readAll(path: String, limit: Int) throws(VBoxXMLError) -> [UInt8] {
         // O_NONBLOCK: opening a FIFO without a writer must not hang; cleared again for a regular file.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
+        guard let fd = OwnedFD.openOrNil(path, O_RDONLY | O_NONBLOCK) else {
             let e = errno
             if e == ENOENT {
                 throw .notFound(path: path, reason: "no such file. Give the path of a .vbox file or its folder.")
             }
             throw .io(path: path, operation: "open it", reason: FileIO.describe(e))
         }
-        defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io(path: path, operation: "stat it", reason: FileIO.describe(errno)) }
+        guard fstat(fd.raw, &st) == 0 else { throw .io(path: path, operation: "stat it", reason: FileIO.describe(errno)) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             throw .invalid(path: path, message: "is a folder, not a settings file.")
         }
@@ -36,14 +34,13 @@ enum SettingsFile {
             throw .invalid(path: path, message: "the file is \(st.st_size) bytes, more than any VirtualBox "
                 + "settings file (limit \(SizeText.limit(limit))). Check that TARGET names the right file.")
         }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        _ = fcntl(fd.raw, F_SETFL, fcntl(fd.raw, F_GETFL) & ~O_NONBLOCK)
         var out: [UInt8] = []
         out.reserveCapacity(Int(st.st_size))
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            let n = Syscall.retrying { FileIO.read(fd.raw, into: &buffer) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw .io(path: path, operation: "read it", reason: FileIO.describe(errno))
             }
             if n == 0 { break }
