@@ -62,7 +62,10 @@ public enum ValueCheck {
 
 /// A value the user gave that cannot be used.
 public struct ValueError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, as a clause ("port 70000 is outside 1-65535").
     public var message: String
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
+    /// The message itself.
     public var description: String { message }
 }

@@ -10,10 +10,12 @@ import VBoxXML
 /// header of 400 bytes, 1 MiB blocks, a block map of 0xFFFFFFFF ("never allocated") at 1 MiB, and the file ending
 /// at offData, so that a disk of any size is sparse and written in milliseconds.
 public enum VDIWriter {
+    /// Bytes per block (cbBlock): 1 MiB, VirtualBox's default.
     public static let blockSize: UInt64 = 1 << 20
     static let alignment: UInt64 = 1 << 20
     static let signature: UInt32 = 0xBEDA107F
     static let version: UInt32 = 0x00010001
+    /// The text at the start of the pre-header (VDI_IMAGE_FILE_INFO).
     public static let fileInfo = "<<< Oracle VirtualBox Disk Image >>>\n"
 
     /// The largest size vdiCreate accepts (below 4 PiB − 3 MiB).

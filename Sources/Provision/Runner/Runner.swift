@@ -121,7 +121,9 @@ public final class Runner {
     /// VBoxHeadless's output, forwarded line by line.
     let forward: @Sendable (String) -> Void
 
-    private var signalFD: Int32 = -1
+    /// The signalfd for the signals the runner takes over, once `prepareSignals` opened it.
+    private var signals: OwnedFD?
+    private var signalFD: Int32 { signals?.raw ?? -1 }
     private var headlessPID: pid_t = 0
     private var headlessStatus: Int32?
     private var recentOutput: [String] = []
@@ -150,8 +152,9 @@ public final class Runner {
         var mask = sigset_t()
         vmp_runner_signal_mask(&mask)
         guard pthread_sigmask(SIG_BLOCK, &mask, nil) == 0 else { throw .signals("cannot block signals") }
-        signalFD = vmp_signalfd(&mask)
-        guard signalFD >= 0 else { throw .signals("cannot open a signalfd: \(String(cString: strerror(errno)))") }
+        let fd = vmp_signalfd(&mask)
+        guard fd >= 0 else { throw .signals("cannot open a signalfd: \(String(cString: strerror(errno)))") }
+        signals = OwnedFD(taking: fd)
         if getpid() != 1 { _ = vmp_set_child_subreaper() }
     }
 
@@ -464,11 +467,14 @@ public final class Runner {
 
     // MARK: VBoxHeadless
 
-    private var outputFD: Int32 = -1
+    /// VBoxHeadless's stdout and stderr (read end), while it is open.
+    private var output: OwnedFD?
+    private var outputFD: Int32 { output?.raw ?? -1 }
 
     private func startHeadless(_ vm: VMListEntry) throws(RunnerError) {
-        var fds: [Int32] = [-1, -1]
-        guard ProcessRunner.cloexecPipe(&fds) else { throw .signals("cannot make a pipe") }
+        // Owned ends: the old code leaked both when VBoxHeadless was not found after the pipe was made.
+        let pipe: (read: OwnedFD, write: OwnedFD)
+        do { pipe = try OwnedFD.pipe() } catch { throw .signals("cannot make a pipe") }
         let argv = [tools.vboxHeadless] + VirtualBoxTools.startHeadless(vm.uuid)
         verbose(argv)
         guard let exe = ProcessRunner.locate(tools.vboxHeadless) else {
@@ -476,13 +482,12 @@ public final class Runner {
         }
         do {
             headlessPID = try ProcessRunner.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
-                                               stdin: -1, stdout: fds[1], stderr: fds[1])
+                                               stdin: -1, stdout: pipe.write.raw, stderr: pipe.write.raw)
         } catch {
-            close(fds[0]); close(fds[1])
             throw .virtualBox(.missing(tool: error.description))
         }
-        close(fds[1])
-        outputFD = fds[0]
+        pipe.write.close()
+        output = pipe.read
         _ = fcntl(outputFD, F_SETFL, fcntl(outputFD, F_GETFL) | O_NONBLOCK)
     }
 
@@ -507,10 +512,9 @@ public final class Runner {
                     }
                 }
             } else if n == 0 {
-                close(outputFD)
-                outputFD = -1
+                output = nil  // closes it
             } else {
-                if errno != EAGAIN { close(outputFD); outputFD = -1 }
+                if errno != EAGAIN { output = nil }
                 return
             }
         }
