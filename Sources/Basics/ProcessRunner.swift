@@ -184,15 +184,6 @@ public enum ProcessRunner {
         return ProcessOutput(argv: argv, status: status, signal: sig, stdout: out, stderr: err, timedOut: killedAt != nil)
     }
 
-    /// A pipe whose ends close on exec, into `fds` (read end first).
-    /// - Returns: false with `errno` set when `pipe(2)` fails.
-    public static func cloexecPipe(_ fds: inout [Int32]) -> Bool {
-        guard pipe(&fds) == 0 else { return false }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        return true
-    }
-
     /// Waits for a child (retrying EINTR).
     /// - Returns: (exit code or 128+signal, signal); (127, nil) when it cannot be waited for.
     public static func wait(_ pid: pid_t) -> (Int32, Int32?) {
