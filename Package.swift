@@ -6,7 +6,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "vmprov", targets: ["vmprov"]),
+        .library(name: "Basics", targets: ["Basics"]),
         .library(name: "VBoxXML", targets: ["VBoxXML"]),
+        .library(name: "DiskImages", targets: ["DiskImages"]),
         .library(name: "Provision", targets: ["Provision"]),
     ],
     dependencies: [
@@ -20,10 +22,12 @@ let package = Package(
             pkgConfig: "libxml-2.0",
             providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]
         ),
-        // Headers only at build time: libcurl itself is loaded at the first download (see Sources/CCurl/shim.h).
-        .systemLibrary(
-            name: "CCurl",
-            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        // libcurl's loader: headers only at build time (libcurl4-openssl-dev); libcurl itself is loaded once, at the
+        // first download (see Sources/CCurlLoader/include/ccurlloader.h).
+        .target(
+            name: "CCurlLoader",
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux])),
+                             .linkedLibrary("pthread", .when(platforms: [.linux]))]
         ),
         .target(
             name: "CSystem"
@@ -32,16 +36,29 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // What every layer needs, owned once: file I/O, fd and temporary-folder owners, the EINTR wrapper, pthread
+        // objects at stable addresses, the process runner, URL/size/value text.
+        .target(
+            name: "Basics",
+            dependencies: ["CSystem"]
+        ),
         .target(
             name: "VBoxXML",
-            dependencies: ["CLibXML2"]
+            dependencies: ["Basics", "CLibXML2"]
+        ),
+        // Disk images: the VDI writer (later the grower and seed ISOs).
+        .target(
+            name: "DiskImages",
+            dependencies: ["Basics", "VBoxXML"]
         ),
         .target(
             name: "Provision",
             dependencies: [
-                "CCurl",
+                "CCurlLoader",
                 "CSystem",
                 "CZlib",
+                "Basics",
+                "DiskImages",
                 "VBoxXML",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -50,7 +67,9 @@ let package = Package(
         .target(
             name: "VMProvCLI",
             dependencies: [
+                "Basics",
                 "VBoxXML",
+                "DiskImages",
                 "Provision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -64,21 +83,29 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(
+            name: "BasicsTests",
+            dependencies: ["Basics", "TestSupport"]
+        ),
+        .testTarget(
             name: "VBoxXMLTests",
-            dependencies: ["VBoxXML", "TestSupport"]
+            dependencies: ["Basics", "VBoxXML", "DiskImages", "TestSupport"]
+        ),
+        .testTarget(
+            name: "DiskImagesTests",
+            dependencies: ["Basics", "DiskImages", "VBoxXML", "TestSupport"]
         ),
         .testTarget(
             name: "ProvisionTests",
-            dependencies: ["Provision", "TestSupport"]
+            dependencies: ["Basics", "Provision", "TestSupport"]
         ),
         .testTarget(
             name: "VMProvCLITests",
-            dependencies: ["VMProvCLI", "VBoxXML", "Provision"],
+            dependencies: ["VMProvCLI", "Basics", "VBoxXML", "Provision"],
             exclude: ["HelpSnapshots"]  // read by HelpSnapshotTests from the source tree
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["vmprov", "VBoxXML", "Provision", "TestSupport"]
+            dependencies: ["vmprov", "Basics", "VBoxXML", "DiskImages", "Provision", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 // The one place that decides exit codes: every error type the commands throw adopts `HasExitCode` here, and
 // `VMProv.runMain` has the one `catch` that prints the description and exits with `exitCode`. Each mapping below is

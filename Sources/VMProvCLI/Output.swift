@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Provision
+import Basics
 
 /// Where the CLI writes: results to stdout, warnings and errors to stderr, each line flushed.
 public enum Output {
@@ -34,21 +35,7 @@ public enum Output {
     /// Writes the whole text (UTF-8) to descriptor `fd` (1 stdout, 2 stderr), unbuffered, so lines reach
     /// `docker logs` at once; retries on EINTR and gives up silently on any other error (a closed pipe).
     public static func write(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { raw in
-                #if canImport(Glibc)
-                Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                #else
-                Musl.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                #endif
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += n
-        }
+        // A failed write (a closed pipe) has no one left to tell: the text is dropped.
+        _ = FileIO.writeAll(fd: fd, Array(text.utf8))
     }
 }

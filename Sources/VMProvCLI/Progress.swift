@@ -3,34 +3,32 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 import Provision
 
 /// Shows download progress on stderr: a live bar on a terminal, plain lines every 5 % or 10 s otherwise
 /// (for `docker logs`), nothing with --quiet.
+///
+/// `@unchecked Sendable`: the downloader calls `update` from its transfer thread; `lastPercent`, `lastLine` and
+/// `drewBar` are only read and written with `lock` held (`tty` and `quiet` are immutable).
 final class ProgressPrinter: @unchecked Sendable {
     private let tty: Bool
     private let quiet: Bool
     private var lastPercent = -5
     private var lastLine = 0.0
     private var drewBar = false
-    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let lock = PThreadMutex()
 
     /// A printer; `bars` is false when the terminal cannot draw a live bar (`CommandContext.terminalDrawsBars`).
     init(quiet: Bool, bars: Bool) {
         self.quiet = quiet
         tty = isatty(2) == 1 && bars
-        pthread_mutex_init(lock, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(lock)
-        lock.deallocate()
     }
 
     func update(_ p: DownloadProgress) {
         guard !quiet else { return }
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
+        lock.lock()
+        defer { lock.unlock() }
         let fresh = p.bytes - p.resumedFrom
         let rate = p.elapsed > 0 ? Double(fresh) / p.elapsed : 0
         let percent = p.total.map { $0 > 0 ? Int(p.bytes * 100 / $0) : 0 }
@@ -40,8 +38,8 @@ final class ProgressPrinter: @unchecked Sendable {
             let width = 30
             let filled = percent.map { min(width, $0 * width / 100) } ?? 0
             let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-            let line = "\r[\(bar)] \(percent.map { "\($0)%" } ?? "") \(Self.bytes(p.bytes))"
-                + (p.total.map { "/\(Self.bytes($0))" } ?? "") + " \(Self.bytes(Int64(rate)))/s\(eta)   "
+            let line = "\r[\(bar)] \(percent.map { "\($0)%" } ?? "") \(SizeText.format(p.bytes))"
+                + (p.total.map { "/\(SizeText.format($0))" } ?? "") + " \(SizeText.format(Int64(rate)))/s\(eta)   "
             Output.write(2, line)
             drewBar = true
         } else {
@@ -50,26 +48,16 @@ final class ProgressPrinter: @unchecked Sendable {
             guard step || now - lastLine >= 10 else { return }
             lastPercent = percent.map { $0 - $0 % 5 } ?? lastPercent
             lastLine = now
-            Output.note("download: \(percent.map { "\($0)% " } ?? "")\(Self.bytes(p.bytes))"
-                + (p.total.map { " of \(Self.bytes($0))" } ?? "") + ", \(Self.bytes(Int64(rate)))/s\(eta)")
+            Output.note("download: \(percent.map { "\($0)% " } ?? "")\(SizeText.format(p.bytes))"
+                + (p.total.map { " of \(SizeText.format($0))" } ?? "") + ", \(SizeText.format(Int64(rate)))/s\(eta)")
         }
     }
 
     /// Ends a live bar with a newline.
     func finish() {
-        pthread_mutex_lock(lock)
-        defer { pthread_mutex_unlock(lock) }
+        lock.lock()
+        defer { lock.unlock() }
         if drewBar { Output.write(2, "\n"); drewBar = false }
-    }
-
-    static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n)
-        var u = 0
-        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
-        if u == 0 { return "\(n) B" }
-        let tenths = Int((v * 10).rounded())
-        return "\(tenths / 10).\(tenths % 10) \(units[u])"
     }
 
     static func duration(_ s: Double) -> String {

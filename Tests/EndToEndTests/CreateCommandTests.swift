@@ -3,6 +3,7 @@ import Provision
 import VBoxXML
 import Testing
 import TestSupport
+import Basics
 
 /// `vmprov create` for every downloadable profile against a local mirror laid out like the real servers, with
 /// stand-in ISOs, checksum files in each publisher's format and signatures by a test key.
@@ -115,7 +116,7 @@ struct CreateCommandTests {
         let goldenURL = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/golden/create-ubuntu.vbox")
         if ProcessInfo.processInfo.environment["VMPROV_WRITE_GOLDEN"] == "1" { try Data(written.utf8).write(to: goldenURL) }
         #expect(written == String(decoding: bytes(goldenURL), as: UTF8.self))
-        #expect(VDIWriter.creationUUID(path: out.file("golden/golden.vdi").path)?.description == "6d1f9c2e-8a47-4b6e-9f1e-2b3c4d5e6f70")
+        #expect(VDIHeader.creationUUID(path: out.file("golden/golden.vdi").path)?.description == "6d1f9c2e-8a47-4b6e-9f1e-2b3c4d5e6f70")
         // A 2 TiB disk is sparse and quick.
         let t0 = Date()
         let big = try vmprov(["create", "--profile", "ubuntu", "--name", "big", "--dir", out.path, "--iso-url", url,

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Basics
 
 let sample = """
 <?xml version="1.0"?>

@@ -125,6 +125,27 @@ struct FetchSafetyTests {
     }
 
     /// The README's exit codes: not found 66, refusals 65, tools 69; never 75 for what retrying cannot fix.
+    /// A libcurl that cannot be loaded is "tool missing" (69) with one message naming the library and dlerror()'s
+    /// text from the moment of the failure (the old loader asked dlerror() only when the message was built, after
+    /// the text was gone, and said "libcurl.so.4 not found" whatever happened); nothing is left at the destination.
+    @Test func aLibcurlThatCannotBeLoadedIsNamedWithTheLoadersReason() throws {
+        let out = TempDir()
+        let dest = out.file("x.iso").path
+        let cases: [(library: String, expected: [String])] = [
+            ("/nonexistent/libcurl-missing.so.4", ["/nonexistent/libcurl-missing.so.4", "No such file or directory"]),
+            // A real library without libcurl's symbols: the missing symbol and dlsym's reason.
+            ("libz.so.1", ["libz.so.1 has no curl_global_init", "undefined symbol"]),
+        ]
+        for (library, expected) in cases {
+            let r = try vmprov(["fetch", "http://127.0.0.1:9/x.iso", "-o", dest, "--checksum", "none", "--retries", "0"],
+                               environment: ["VMPROV_CACHE": out.file("cache").path, "VMPROV_TEST_LIBCURL": library])
+            #expect(r.status == 69, "\(library): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains("libcurl could not be loaded"), "\(r.stderr)")
+            for text in expected { #expect(r.stderr.contains(text), "\(library): \(r.stderr)") }
+            #expect(!FileManager.default.fileExists(atPath: dest))
+        }
+    }
+
     @Test func exitCodesMatchTheREADME() throws {
         let nginx = try NginxServer()
         let fault = try FaultServer()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import Basics
 
 /// `vmprov run` against the fake VirtualBox: real processes, real signals, real reaping.
 extension ProcessSensitive {

@@ -2,6 +2,7 @@ import Foundation
 import Provision
 import Testing
 import TestSupport
+import Basics
 
 /// Signatures are required when a key is in play, gpgv comes from a fixed place, small files are capped, checksum
 /// files are read as mirrors serve them, and the cache is never trusted — with the built binary, nginx, the fault

@@ -2,6 +2,7 @@ import Foundation
 import Provision
 import Testing
 import TestSupport
+import Basics
 
 @Suite("Checksum specs and files")
 struct ChecksumTests {
@@ -96,7 +97,6 @@ struct SignatureTests {
         let s = try #require(Self.corpusFile(signature))
         let k = try #require(Self.corpusFile(key))
         let v = try GPGVerifier(keyring: k)
-        defer { v.cleanup() }
         let report = try v.verifyDetached(signature: s, data: d, label: data)
         #expect(report.primaryFingerprint.count == 40)
         // Tampered copy → BAD.
@@ -110,7 +110,6 @@ struct SignatureTests {
         }
         // Another key → rejected as unknown.
         let other = try GPGVerifier(keyring: Self.corpusFile("_keys/freebsd-cperciva.asc")!)
-        defer { other.cleanup() }
         do {
             _ = try other.verifyDetached(signature: s, data: d, label: data)
             Issue.record("accepted with a foreign key")
@@ -119,10 +118,8 @@ struct SignatureTests {
         }
         // A pinned fingerprint that is not the signer's → rejected.
         let pinned = try GPGVerifier(keyring: k, pinnedFingerprint: String(repeating: "A", count: 40))
-        defer { pinned.cleanup() }
         #expect(throws: SignatureError.self) { try pinned.verifyDetached(signature: s, data: d, label: data) }
         let right = try GPGVerifier(keyring: k, pinnedFingerprint: report.primaryFingerprint)
-        defer { right.cleanup() }
         #expect(try right.verifyDetached(signature: s, data: d, label: data) == report)
     }
 
@@ -138,7 +135,6 @@ struct SignatureTests {
         let f = try #require(Self.corpusFile(file))
         let k = try #require(Self.corpusFile(key))
         let v = try GPGVerifier(keyring: k)
-        defer { v.cleanup() }
         let (_, signed) = try v.verifyClearsigned(file: f, label: file)
         let parsed = try ChecksumFile(text: signed, source: file)
         #expect(!parsed.entries.isEmpty)
@@ -151,7 +147,6 @@ struct SignatureTests {
         let t = dir.write("tampered", text)
         #expect(throws: SignatureError.self) { try v.verifyClearsigned(file: t.path, label: "t") }
         let other = try GPGVerifier(keyring: Self.corpusFile("_keys/ubuntu-keyring-2012-cdimage.gpg")!)
-        defer { other.cleanup() }
         #expect(throws: SignatureError.self) { try other.verifyClearsigned(file: f, label: file) }
     }
 
@@ -163,22 +158,18 @@ struct SignatureTests {
         for kind in [TestKey.Kind.detachedArmoured, .detachedBinary] {
             let sig = dir.write("SHA256SUMS.sig", bytes: try key.sign(sums, kind))
             let v = try GPGVerifier(keyring: key.publicKey.path, pinnedFingerprint: key.fingerprint)
-            defer { v.cleanup() }
             #expect(try v.verifyDetached(signature: sig.path, data: sums.path, label: "s").primaryFingerprint == key.fingerprint)
             let foreign = try GPGVerifier(keyring: stranger.publicKey.path)
-            defer { foreign.cleanup() }
             #expect(throws: SignatureError.self) { try foreign.verifyDetached(signature: sig.path, data: sums.path, label: "s") }
         }
         let clear = dir.write("CHECKSUM", bytes: try key.sign(sums, .clearsigned))
         let v = try GPGVerifier(keyring: key.publicKey.path)
-        defer { v.cleanup() }
         let (_, text) = try v.verifyClearsigned(file: clear.path, label: "c")
         #expect(text.contains("disk.iso"))
         // Not a signature at all.
         #expect(throws: SignatureError.self) { try v.verifyDetached(signature: sums.path, data: sums.path, label: "x") }
         // A wrong pin.
         let pinned = try GPGVerifier(keyring: key.publicKey.path, pinnedFingerprint: stranger.fingerprint)
-        defer { pinned.cleanup() }
         do {
             _ = try pinned.verifyClearsigned(file: clear.path, label: "c")
             Issue.record("accepted a wrong pin")

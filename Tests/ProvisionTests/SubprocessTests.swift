@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Testing
 import TestSupport
@@ -17,16 +18,16 @@ struct SubprocessTests {
         chmod(path, 0o755)
         let before = openDescriptors()
         for _ in 0..<200 {
-            #expect(throws: SpawnError.self) { try Subprocess.run([path]) }
+            #expect(throws: SpawnError.self) { try ProcessRunner.run([path]) }
         }
         // Other suites run alongside and open a few descriptors of their own; a leak would be 1200.
         #expect(openDescriptors() - before < 200)
     }
 
     @Test func outputAndTimeoutStillWork() throws {
-        let out = try Subprocess.run(["/bin/sh", "-c", "printf out; printf err >&2; exit 3"])
+        let out = try ProcessRunner.run(["/bin/sh", "-c", "printf out; printf err >&2; exit 3"])
         #expect(out.stdoutText == "out" && String(decoding: out.stderr, as: UTF8.self) == "err" && out.status == 3)
-        let slow = try Subprocess.run(["/bin/sh", "-c", "sleep 30"], timeout: 0.2)
+        let slow = try ProcessRunner.run(["/bin/sh", "-c", "sleep 30"], timeout: 0.2)
         #expect(slow.timedOut)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Provision
 import Testing
 import TestSupport
+import Basics
 
 /// Names from URLs, planted links, size bounds, stalls, hostile sidecars and headers, protocol restrictions.
 @Suite("Transfer safety", .serialized)

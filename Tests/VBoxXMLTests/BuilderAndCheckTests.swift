@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VBoxXML
+import DiskImages
 
 enum Specs {
     /// machine, disk, installer, Guest Additions: the order the builder draws them in.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VBoxXML
+import Basics
 
 @Suite("Document layer")
 struct DocumentTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VBoxXML
+import Basics
 
 @Suite("Edit batch")
 struct EditBatchTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VBoxXML
+import Basics
 
 struct StopHere: Error {}
 

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import VBoxXML
 @testable import VMProvCLI
+import Basics
 
 /// Every error case of every error type the CLI can exit with, against the README's exit-code table.
 ///

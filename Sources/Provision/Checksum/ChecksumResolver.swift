@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// How to check a download: `--checksum`, `--signature`, `--keyring`, `--key-fingerprint`, `--no-signature`.
 public struct VerificationRequest: Sendable {
@@ -42,8 +43,6 @@ public struct VerificationPlan: Sendable {
     /// The name the download has after redirects, when it differs from the requested alias and its checksum was
     /// looked up under it.
     public var effectiveName: String?
-    /// Removes temporary files (staged signatures, dearmoured keys). Call when done.
-    public var cleanup: @Sendable () -> Void = {}
 }
 
 /// Turns a `VerificationRequest` into a plan, fetching checksum files and signatures.
@@ -67,8 +66,6 @@ public struct ChecksumResolver: Sendable {
     public func plan(fileName: String, bases: [String], request: VerificationRequest) throws(DownloadError) -> VerificationPlan {
         var plan = VerificationPlan()
         var verifier: GPGVerifier?
-        var finished = false
-        defer { if !finished { verifier?.cleanup() } }
         func makeVerifier() throws(DownloadError) -> GPGVerifier {
             if let verifier { return verifier }
             guard let keyring = request.keyring else {
@@ -240,8 +237,6 @@ public struct ChecksumResolver: Sendable {
         } else if request.noSignature && plan.signer == nil {
             plan.warnings.append("signature check skipped (--no-signature).")
         }
-        if let verifier { plan.cleanup = { verifier.cleanup() } }
-        finished = true
         return plan
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// What gpgv's machine-readable status output says about one verification.
 public struct SignatureReport: Sendable, Equatable {
@@ -27,7 +28,10 @@ public struct GPGVerifier: Sendable {
     public let pinnedFingerprint: String?
     /// The gpgv that runs (an absolute path from `GPGVerifier.locate`).
     public let gpgv: String
-    private let workDir: String
+    /// The private folder gpgv works in (its --homedir, the dearmoured keyring, staged files); removed when the
+    /// last copy of this verifier is gone.
+    private let folder: TempFolder
+    private var workDir: String { folder.path }
 
     /// Where gpgv is looked for, in order, when `VMPROV_GPGV` is not set. The caller's PATH is never searched: a
     /// `gpgv` planted earlier on PATH must not decide what counts as a good signature.
@@ -54,11 +58,9 @@ public struct GPGVerifier: Sendable {
     ///   read.
     public init(keyring path: String, pinnedFingerprint: String? = nil, gpgv: String? = nil) throws(SignatureError) {
         self.gpgv = try Self.locate(explicit: gpgv)
-        var template = Array((TempFiles.base + "/vmprov-gpg-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw .keyring(path: path, reason: "cannot create a temporary folder: \(String(cString: strerror(errno)))")
+        do { folder = try TempFolder(prefix: "vmprov-gpg") } catch {
+            throw .keyring(path: path, reason: "cannot create a temporary folder: \(String(cString: strerror(error.code)))")
         }
-        workDir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         keyringSource = path
         self.pinnedFingerprint = pinnedFingerprint.map { $0.uppercased().filter { $0 != " " } }
         // Bounded like every key vmprov reads (a keyring over 4 MiB is not one), and only a regular file: a
@@ -82,7 +84,7 @@ public struct GPGVerifier: Sendable {
             throw .keyring(path: path, reason: "\(error)")
         }
         if let binary = Armor.decodeAll(data, kind: "PGP PUBLIC KEY BLOCK") {
-            let out = workDir + "/keyring.gpg"
+            let out = folder.file("keyring.gpg")
             do { try TempFiles.write(binary, to: out) } catch { throw .keyring(path: path, reason: error.description) }
             keyring = out
         } else if data.first.map({ $0 & 0x80 != 0 }) == true || data.count > 8 && Array(data[8..<min(12, data.count)]) == Array("KBXf".utf8) {
@@ -91,12 +93,6 @@ public struct GPGVerifier: Sendable {
             throw .keyring(path: path, reason: "it is neither an armoured (-----BEGIN PGP PUBLIC KEY BLOCK-----) nor a "
                 + "binary OpenPGP keyring")
         }
-    }
-
-    /// Removes the private temporary folder.
-    public func cleanup() {
-        for name in ["keyring.gpg", "clear.txt", "staged-data", "staged-signature"] { unlink(workDir + "/" + name) }
-        rmdir(workDir)
     }
 
     /// Writes bytes into the private folder (for signatures and checksum files fetched into memory).
@@ -128,7 +124,7 @@ public struct GPGVerifier: Sendable {
     private func evaluate(_ argv: [String], label: String, signatureLabel: String) throws(SignatureError) -> (SignatureReport, ProcessOutput) {
         let result: ProcessOutput
         do {
-            result = try Subprocess.run(argv, environment: ["LC_ALL=C", "PATH=/usr/bin:/bin:/usr/local/bin"])
+            result = try ProcessRunner.run(argv, environment: ["LC_ALL=C", "PATH=/usr/bin:/bin:/usr/local/bin"])
         } catch {
             throw .gpgvMissing(looked: [gpgv])
         }
@@ -216,112 +212,4 @@ struct GPGStatus {
         if !s.problems.isEmpty { s.good = nil }
         return s
     }
-}
-
-/// ASCII armour (RFC 4880 §6).
-public enum Armor {
-    /// Decodes every armoured block of `kind` in `data` and concatenates them; nil when there is none.
-    public static func decodeAll(_ data: [UInt8], kind: String) -> [UInt8]? {
-        let text = String(decoding: data, as: UTF8.self)
-        let begin = "-----BEGIN \(kind)-----"
-        let end = "-----END \(kind)-----"
-        var out: [UInt8] = []
-        var found = false
-        var inBlock = false
-        var inHeaders = false
-        var body = ""
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
-            if line.hasPrefix(begin) { inBlock = true; inHeaders = true; body = ""; continue }
-            guard inBlock else { continue }
-            if line.hasPrefix(end) {
-                guard let decoded = Base64.decode(body) else { return nil }
-                out += decoded
-                found = true
-                inBlock = false
-                continue
-            }
-            if inHeaders {
-                if line.contains(": ") { continue }
-                inHeaders = false
-                if line.trimmingCharacters.isEmpty { continue }
-            }
-            if line.hasPrefix("=") && line.count == 5 { continue }  // CRC-24
-            body += line.trimmingCharacters
-        }
-        return found ? out : nil
-    }
-}
-
-enum Base64 {
-    static func decode(_ s: String) -> [UInt8]? {
-        var table = [Int16](repeating: -1, count: 256)
-        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
-            table[Int(c)] = Int16(i)
-        }
-        var out: [UInt8] = []
-        var buffer: UInt32 = 0
-        var bits = 0
-        for c in s.utf8 {
-            if c == UInt8(ascii: "=") { break }
-            let v = table[Int(c)]
-            if v < 0 {
-                if c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A { continue }
-                return nil
-            }
-            buffer = (buffer << 6) | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((buffer >> UInt32(bits)) & 0xFF))
-            }
-        }
-        return out
-    }
-}
-
-/// Small file helpers for the download and signature code.
-public enum TempFiles {
-    /// `$TMPDIR`, else /tmp.
-    public static var base: String {
-        if let t = getenv("TMPDIR"), t.pointee != 0 { return String(cString: t) }
-        return "/tmp"
-    }
-
-    public static func cwd() -> String {
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buf, buf.count) != nil else { return "." }
-        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// Reads a whole file.
-    public static func read(_ path: String) throws(IOError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw IOError(path: path, operation: "open", code: errno) }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1 << 16) }
-            if n < 0 { if errno == EINTR { continue }; throw IOError(path: path, operation: "read", code: errno) }
-            if n == 0 { return out }
-            out.append(contentsOf: buffer[0..<n])
-        }
-    }
-
-    /// Writes a whole file (created 0600, truncated); a symbolic link at `path` is not followed (ELOOP).
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(IOError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw IOError(path: path, operation: "create", code: errno) }
-        defer { close(fd) }
-        if let e = FileIO.writeAll(fd: fd, bytes) { throw IOError(path: path, operation: "write", code: e) }
-    }
-}
-
-/// An operating-system error on a named file.
-public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var path: String
-    public var operation: String
-    public var code: Int32
-    public var description: String { "\(path): cannot \(operation): \(String(cString: strerror(code)))" }
 }

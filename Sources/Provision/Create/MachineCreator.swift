@@ -4,6 +4,8 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import DiskImages
+import Basics
 
 /// What `vmprov create` asks for.
 public struct CreateRequest: Sendable {
@@ -171,14 +173,14 @@ public struct MachineCreator: Sendable {
         let isoSource = iso.path
 
         // 2. The folder, beside its final place.
-        var template = Array((req.directory + "/.\(req.name).vmprov-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw .io(IOError(path: req.directory, operation: "create a folder in", code: errno))
+        // Removed with everything in it unless it was renamed into place (`keep()`).
+        let stagingFolder: TempFolder
+        do { stagingFolder = try TempFolder(in: req.directory, prefix: ".\(req.name).vmprov") } catch {
+            throw .io(IOError(path: req.directory, operation: "create a folder in", code: error.code))
         }
-        let staging = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { withExtendedLifetime(stagingFolder) {} }
+        let staging = stagingFolder.path
         chmod(staging, 0o755)
-        var done = false
-        defer { if !done { FileIO.removeTree(staging) } }
 
         let isoName = isoSource.split(separator: "/").last.map(String.init) ?? "installer.iso"
         // The download (private, by name only for resuming) moves in; the verified copy stays in the cache under its
@@ -231,7 +233,7 @@ public struct MachineCreator: Sendable {
             if old == nil, e == ENOTEMPTY || e == EEXIST || e == ENOTDIR { throw .exists(path: final) }
             throw .io(IOError(path: final, operation: "rename the new folder into place", code: e))
         }
-        done = true
+        stagingFolder.keep()
         created = true
         if let old { FileIO.removeTree(old) }
         return CreateReport(folder: final, settingsFile: final + "/" + req.name + ".vbox", diskFile: final + "/" + diskName,
@@ -266,8 +268,8 @@ public struct MachineCreator: Sendable {
         var signature = p.iso.signature.map { $0.replacingAll("{iso}", with: isoFileName) }
         var keyring = req.keyring
         var pin = req.keyFingerprint
-        var keyCleanup: () -> Void = {}
-        defer { keyCleanup() }
+        var keyFolder: TempFolder?  // a key fetched without a cache lives here until obtainISO returns
+        defer { withExtendedLifetime(keyFolder) {} }
         let signedByPublisher = !userOverride && p.isSigned
         // A fingerprint of your own replaces the profile's pin, and with it the profile's key: the key must come
         // from you.
@@ -283,9 +285,9 @@ public struct MachineCreator: Sendable {
             // The profile's key: fetched once into the cache and checked against its fingerprint, each time.
             pin = pin ?? fpr
             if let keyURL = p.iso.keyURL {
-                let (path, cleanup) = try profileKey(fingerprint: fpr, url: keyURL, log: log)
+                let (path, folder) = try profileKey(fingerprint: fpr, url: keyURL, log: log)
                 keyring = path
-                keyCleanup = cleanup
+                keyFolder = folder
             }
         }
         let userKey = req.keyring != nil || req.keyFingerprint != nil
@@ -314,21 +316,15 @@ public struct MachineCreator: Sendable {
                     request: VerificationRequest(spec: spec, signature: signature, keyring: keyring,
                                                  pinnedFingerprint: pin, noSignature: noSignature))
             } catch { throw .download(error) }
-            defer { plan.cleanup() }
             warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
-            guard let expected = plan.expected else {
+            let verified: Digest?
+            do { verified = try LocalFileVerification.verify(local, plan: plan) } catch {
+                if case .io(let e) = error { throw .io(e) }
+                throw .download(error)
+            }
+            guard let actual = verified else {
                 return ObtainedISO(path: local, digest: nil, checksumOutcome: "not verified (--checksum none)",
                                    signatureOutcome: "none", warnings: warnings, origin: .local)
-            }
-            let actual: Digest
-            do { actual = try FileHasher.digest(path: local, algorithm: expected.algorithm) } catch { throw .io(error) }
-            guard actual == expected else {
-                throw .download(.verification(.localMismatch(file: local, expected: expected, actual: actual)))
-            }
-            if let check = plan.verifyDownload {
-                do { try check(local) } catch let e as SignatureError { throw .download(.signature(e)) } catch {
-                    throw .io(IOError(path: local, operation: "verify", code: EIO))
-                }
             }
             return ObtainedISO(path: local, digest: actual, checksumOutcome: "\(actual) verified" + source(plan),
                                signatureOutcome: signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature),
@@ -350,7 +346,6 @@ public struct MachineCreator: Sendable {
                 request: VerificationRequest(spec: spec, signature: signature, keyring: keyring, pinnedFingerprint: pin,
                                              noSignature: noSignature))
         } catch { throw .download(error) }
-        defer { plan.cleanup() }
         warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
         let downloads: String
         if let cacheDirectory {
@@ -436,10 +431,10 @@ public struct MachineCreator: Sendable {
 
     /// The profile's public key from the cache (re-checked against its fingerprint on every use; a wrong entry is
     /// removed), downloading it once (capped at 4 MiB). Without a cache the key goes to a private temporary folder.
-    /// Returns the key file and a cleanup to call when done.
+    /// Returns the key file and, without a cache, the private folder that holds it (removed when released).
     /// - Throws: `.download(.signature(.keyring))` when the URL does not hold the pinned key, `.download(.cache)`
     ///   for an unsafe cache, `.download` for the transfer.
-    func profileKey(fingerprint: String, url: String, log: (String) -> Void) throws(CreateError) -> (String, () -> Void) {
+    func profileKey(fingerprint: String, url: String, log: (String) -> Void) throws(CreateError) -> (String, TempFolder?) {
         let name = "\(fingerprint).asc"
         let cache = cacheDirectory.map { DownloadCache(root: $0) }
         if let cache {
@@ -449,7 +444,7 @@ public struct MachineCreator: Sendable {
             }
             if let cached {
                 if OpenPGPKeys.primaryFingerprints(cached).contains(fingerprint) {
-                    return (cache.root + "/keys/" + name, {})
+                    return (cache.root + "/keys/" + name, nil)
                 }
                 log("the cached key \(cache.root)/keys/\(name) does not hold \(fingerprint); removed, fetching it again")
                 cache.remove("keys", name)
@@ -464,16 +459,13 @@ public struct MachineCreator: Sendable {
                 + "(it holds \(found.isEmpty ? "no OpenPGP key" : found.joined(separator: ", "))); the key is not trusted")))
         }
         if let cache {
-            do { return (try cache.storeSmall("keys", name, bytes: bytes), {}) } catch { throw .download(.cache(error)) }
+            do { return (try cache.storeSmall("keys", name, bytes: bytes), nil) } catch { throw .download(.cache(error)) }
         }
-        var template = Array((TempFiles.base + "/vmprov-key-XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ $0.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
-            throw .io(IOError(path: TempFiles.base, operation: "create a private folder in", code: errno))
-        }
-        let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let path = dir + "/" + name
-        do { try TempFiles.write(bytes, to: path) } catch { rmdir(dir); throw .io(error) }
-        return (path, { unlink(path); rmdir(dir) })
+        let folder: TempFolder
+        do { folder = try TempFolder(prefix: "vmprov-key") } catch { throw .io(error) }
+        let path = folder.file(name)
+        do { try TempFiles.write(bytes, to: path) } catch { throw .io(error) }
+        return (path, folder)
     }
 
     /// Puts the installer into the new machine folder. A private download is renamed in (copied across file
@@ -484,21 +476,22 @@ public struct MachineCreator: Sendable {
     /// - Throws: `.io` when the copy fails, `.download(.verification(.mismatch))` when the copied bytes differ.
     static func placeISO(_ source: String, to target: String, move: Bool, digest: Digest?) throws(CreateError) {
         if move, rename(source, target) == 0 { return }
-        let src = open(source, O_RDONLY | O_CLOEXEC)
-        guard src >= 0 else { throw .io(IOError(path: source, operation: "open", code: errno)) }
-        defer { close(src) }
-        let dst = open(target, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard dst >= 0 else { throw .io(IOError(path: target, operation: "create", code: errno)) }
-        defer { close(dst) }
+        let src: OwnedFD, dst: OwnedFD
+        do {
+            src = try OwnedFD.open(source, O_RDONLY)
+            dst = try OwnedFD.open(target, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644, operation: "create")
+        } catch { throw .io(error) }
         let actual: Digest?
         do {
-            actual = try DownloadCache.cloneOrCopy(from: src, sourcePath: source, to: dst, targetPath: target,
+            actual = try DownloadCache.cloneOrCopy(from: src.raw, sourcePath: source, to: dst.raw, targetPath: target,
                                                    hashing: digest?.algorithm)
         } catch { throw .io(error) }
         if let digest, let actual, actual != digest {
             throw .download(.verification(.mismatch(file: source, expected: digest, actual: actual, keptAt: nil)))
         }
-        guard fsync(dst) == 0 || errno == EINVAL else { throw .io(IOError(path: target, operation: "sync", code: errno)) }
+        guard Syscall.retrying({ fsync(dst.raw) }) == 0 || errno == EINVAL else {
+            throw .io(IOError(path: target, operation: "sync", code: errno))
+        }
         if move { unlink(source) }
     }
 }
@@ -508,19 +501,5 @@ extension ChecksumSpec {
     var isRelativeFile: Bool {
         if case .file(let ref) = self { return URLText.scheme(ref) == nil && !ref.hasPrefix("/") }
         return false
-    }
-}
-
-/// Where VirtualBox's Guest Additions ISO lives on common installs.
-public enum GuestAdditions {
-    public static let candidates = [
-        "/usr/lib/virtualbox/additions/VBoxGuestAdditions.iso",
-        "/usr/share/virtualbox/VBoxGuestAdditions.iso",
-        "/opt/VirtualBox/additions/VBoxGuestAdditions.iso",
-    ]
-
-    public static func find(override: String?) -> String? {
-        if let override { return override.isEmpty || override == "none" ? nil : override }
-        return candidates.first { access($0, R_OK) == 0 }
     }
 }

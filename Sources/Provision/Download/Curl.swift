@@ -1,16 +1,21 @@
-internal import CCurl
+internal import CCurlLoader
 
-/// libcurl, initialised once, the first time a transfer needs it (never at start-up).
+/// libcurl, loaded and initialised once (by the C loader, under `pthread_once`), the first time a transfer needs it
+/// (never at start-up).
 enum CurlGlobal {
-    static let initialised: Bool = vmp_curl_global_init() != 0
-
-    static var version: String {
-        guard let v = vmp_curl_version() else { return "libcurl" }
-        return String(cString: v)
+    /// Loads libcurl (once per process): `library` names the file to load instead of libcurl.so.4 (tests); only the
+    /// first call's choice counts.
+    /// - Returns: true when libcurl is usable.
+    static func load(library: String? = nil) -> Bool {
+        if let library { vmp_curl_set_library(library) }
+        return vmp_curl_load() != 0
     }
 
-    /// Why libcurl could not be loaded.
-    static var loadError: String { String(cString: vmp_curl_load_error()) }
+    /// curl_version()'s text, or "libcurl" when it is not loaded.
+    static var version: String { String(cString: vmp_curl_version()) }
+
+    /// Why libcurl could not be loaded: the library and dlerror()'s text at the moment it failed.
+    static var loadError: String { vmp_curl_load_error().map { String(cString: $0) } ?? "no error" }
 }
 
 /// What one HTTP exchange said in its headers (the last response, after redirects).
@@ -75,8 +80,8 @@ final class CurlEasy {
     /// Options treated as refused without being set (tests; `DownloadOptions.failingCurlOptions`).
     private let failing: Set<String>
 
-    init?(failing: Set<String> = []) {
-        guard CurlGlobal.initialised, let h = vmp_curl_easy_init() else { return nil }
+    init?(failing: Set<String> = [], library: String? = nil) {
+        guard CurlGlobal.load(library: library), let h = vmp_curl_easy_init() else { return nil }
         handle = h
         self.failing = failing
     }

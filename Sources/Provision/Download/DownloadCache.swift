@@ -5,6 +5,7 @@ import Musl
 #endif
 import VBoxXML
 import CSystem
+import Basics
 
 /// Why the cache folder cannot be used. Names the folder, says what is wrong and what to do.
 public struct CacheError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -161,33 +162,33 @@ public struct DownloadCache: Sendable {
                       verify: (@Sendable (String) throws -> Void)?) throws(DownloadError) -> Placement {
         do { _ = try folder(digest.algorithm.rawValue) } catch { throw .cache(error) }
         let entry = entryPath(for: digest)
-        let src = open(entry, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        if src < 0 {
+        guard let src = OwnedFD.openOrNil(entry, O_RDONLY | O_NOFOLLOW) else {
             let e = errno
             if e == ENOENT { return .absent }
             unlink(entry)
             return .dropped(e == ELOOP ? "it was a symlink" : "it could not be opened (\(String(cString: strerror(e))))")
         }
-        defer { close(src) }
         var st = stat()
-        guard fstat(src, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+        guard fstat(src.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
             unlink(entry)
             return .dropped("it was not a private regular file of yours")
         }
         let (temp, out) = try Self.createTemp(beside: destination)
         var keep = false
         defer {
-            close(out)
+            out.close()
             if !keep { unlink(temp) }
         }
         let actual: Digest?
-        do { actual = try Self.cloneOrCopy(from: src, sourcePath: entry, to: out, targetPath: temp, hashing: digest.algorithm) }
+        do { actual = try Self.cloneOrCopy(from: src.raw, sourcePath: entry, to: out.raw, targetPath: temp, hashing: digest.algorithm) }
         catch { throw .io(error) }
         guard let actual, actual == digest else {
             unlink(entry)
             return .dropped("its content hashes to \(actual?.hex ?? "nothing vmprov can compute"), not \(digest.hex)")
         }
-        guard fsync(out) == 0 || errno == EINVAL else { throw .io(IOError(path: temp, operation: "sync", code: errno)) }
+        guard Syscall.retrying({ fsync(out.raw) }) == 0 || errno == EINVAL else {
+            throw .io(IOError(path: temp, operation: "sync", code: errno))
+        }
         if let verify {
             do { try verify(temp) } catch let e as SignatureError { throw .signature(e) } catch {
                 throw .io(IOError(path: temp, operation: "verify", code: EIO))
@@ -206,16 +207,14 @@ public struct DownloadCache: Sendable {
         let entry = entryPath(for: digest)
         var st = stat()
         if lstat(entry, &st) == 0 { return }
-        let src = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard src >= 0 else { return }
-        defer { close(src) }
+        guard let src = OwnedFD.openOrNil(file, O_RDONLY | O_NOFOLLOW) else { return }
         guard let (temp, out) = try? Self.createTemp(in: dir, prefix: ".store-") else { return }
-        defer { close(out) }
-        do { try Self.cloneOrCopy(from: src, sourcePath: file, to: out, targetPath: temp, hashing: nil) } catch {
+        do { try Self.cloneOrCopy(from: src.raw, sourcePath: file, to: out.raw, targetPath: temp, hashing: nil) } catch {
             unlink(temp)
             return
         }
-        guard fchmod(out, 0o444) == 0, fsync(out) == 0 || errno == EINVAL, rename(temp, entry) == 0 else {
+        guard fchmod(out.raw, 0o444) == 0, Syscall.retrying({ fsync(out.raw) }) == 0 || errno == EINVAL,
+              rename(temp, entry) == 0 else {
             unlink(temp)
             return
         }
@@ -228,14 +227,12 @@ public struct DownloadCache: Sendable {
     /// - Throws: `CacheError` when the folder is unsafe.
     public func readSmall(_ sub: String, _ name: String, limit: Int) throws(CacheError) -> [UInt8]? {
         let path = try folder(sub) + "/" + name
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
+        guard let fd = OwnedFD.openOrNil(path, O_RDONLY | O_NOFOLLOW) else {
             if errno != ENOENT { unlink(path) }
             return nil
         }
-        defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
+        guard fstat(fd.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
               st.st_size <= off_t(limit) else {
             unlink(path)
             return nil
@@ -243,8 +240,8 @@ public struct DownloadCache: Sendable {
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while out.count <= limit {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
+            let n = Syscall.retrying { FileIO.read(fd.raw, into: &buffer) }
+            if n < 0 { return nil }
             if n == 0 { return out }
             out += buffer[0..<n]
         }
@@ -264,16 +261,16 @@ public struct DownloadCache: Sendable {
         let dir = try folder(sub)
         let path = dir + "/" + name
         let temp: String
-        let fd: Int32
+        let fd: OwnedFD
         do { (temp, fd) = try Self.createTemp(in: dir, prefix: ".store-") } catch {
             throw CacheError(path: dir, reason: error.description)
         }
-        defer { close(fd) }
-        if let e = FileIO.writeAll(fd: fd, bytes) {
+        if let e = FileIO.writeAll(fd: fd.raw, bytes) {
             unlink(temp)
             throw CacheError(path: temp, reason: "cannot write: \(String(cString: strerror(e)))")
         }
-        guard fchmod(fd, 0o444) == 0, fsync(fd) == 0 || errno == EINVAL, rename(temp, path) == 0 else {
+        guard fchmod(fd.raw, 0o444) == 0, Syscall.retrying({ fsync(fd.raw) }) == 0 || errno == EINVAL,
+              rename(temp, path) == 0 else {
             let e = errno
             unlink(temp)
             throw CacheError(path: path, reason: "cannot write: \(String(cString: strerror(e)))")
@@ -284,7 +281,7 @@ public struct DownloadCache: Sendable {
     // MARK: - Helpers
 
     /// A new file `.NAME.vmprov-XXXXXXXX` beside `path` (O_EXCL, O_NOFOLLOW, 0644 before umask).
-    static func createTemp(beside path: String) throws(DownloadError) -> (String, Int32) {
+    static func createTemp(beside path: String) throws(DownloadError) -> (String, OwnedFD) {
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -293,13 +290,12 @@ public struct DownloadCache: Sendable {
         }
     }
 
-    static func createTemp(in dir: String, prefix: String, mode: mode_t = 0o600) throws(IOError) -> (String, Int32) {
+    static func createTemp(in dir: String, prefix: String, mode: mode_t = 0o600) throws(IOError) -> (String, OwnedFD) {
         let digits = Array("0123456789abcdefghijklmnopqrstuvwxyz")
         for _ in 0..<100 {
             let suffix = String((0..<10).map { _ in digits[Int.random(in: 0..<digits.count)] })
             let path = dir + "/" + prefix + suffix
-            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-            if fd >= 0 { return (path, fd) }
+            if let fd = OwnedFD.openOrNil(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode) { return (path, fd) }
             if errno != EEXIST { throw IOError(path: path, operation: "create", code: errno) }
         }
         throw IOError(path: dir, operation: "create a temporary file in", code: EEXIST)
@@ -319,8 +315,7 @@ public struct DownloadCache: Sendable {
             if hasher != nil {
                 var offset: off_t = 0
                 while true {
-                    let n = pread(dst, buffer.baseAddress, chunk, offset)
-                    if n < 0 { if errno == EINTR { continue }; throw IOError(path: targetPath, operation: "read", code: errno) }
+                    let n = try Syscall.check(targetPath, "read") { pread(dst, buffer.baseAddress, chunk, offset) }
                     if n == 0 { break }
                     hasher?.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                     offset += off_t(n)
@@ -329,18 +324,11 @@ public struct DownloadCache: Sendable {
         } else {
             _ = posix_fadvise(src, 0, 0, POSIX_FADV_SEQUENTIAL)
             while true {
-                let n = read(src, buffer.baseAddress, chunk)
-                if n < 0 { if errno == EINTR { continue }; throw IOError(path: sourcePath, operation: "read", code: errno) }
+                let n = try Syscall.check(sourcePath, "read") { read(src, buffer.baseAddress, chunk) }
                 if n == 0 { break }
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                 hasher?.update(bytes)
-                guard let base = bytes.baseAddress else { break }
-                var off = 0
-                while off < n {
-                    let w = write(dst, base + off, n - off)
-                    if w < 0 { if errno == EINTR { continue }; throw IOError(path: targetPath, operation: "write", code: errno) }
-                    off += w
-                }
+                if let e = FileIO.writeAll(fd: dst, bytes) { throw IOError(path: targetPath, operation: "write", code: e) }
             }
         }
         return hasher?.finalize()

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Settings for transfers. Defaults are what a user wants; tests shorten the waits.
 public struct DownloadOptions: Sendable {
@@ -37,6 +38,9 @@ public struct DownloadOptions: Sendable {
     /// refused by libcurl, to prove that a refused option stops the download. The CLI fills it from
     /// `VMPROV_TEST_FAIL_CURLOPT` (comma-separated).
     package var failingCurlOptions: Set<String> = []
+    /// Test only: the library to load instead of libcurl.so.4 (the first download in a process decides), to prove
+    /// that a libcurl that cannot be loaded gives a clear error. The CLI fills it from `VMPROV_TEST_LIBCURL`.
+    package var libcurlLibrary: String?
 
     public init() {}
 }

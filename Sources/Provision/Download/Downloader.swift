@@ -3,7 +3,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCurl
+internal import CCurlLoader
+import Basics
 
 /// Resumable, verified downloads over libcurl.
 ///
@@ -220,14 +221,11 @@ public struct Downloader: Sendable {
                 var hasher = request.expected.flatMap { StreamingHasher($0.algorithm) }
                 if resumeFrom > 0, var h = hasher {
                     // Hash the existing part once, then continue the stream.
-                    do { try FileHasher.feed(path: partial, into: &h, limit: resumeFrom) } catch {
-                        close(fd)
-                        throw .io(error)
-                    }
+                    do { try FileHasher.feed(path: partial, into: &h, limit: resumeFrom) } catch { throw .io(error) }
                     hasher = h
                 }
                 if firstResume < 0 { firstResume = resumeFrom }
-                let state = TransferState(fd: fd, offset: resumeFrom, hasher: hasher)
+                let state = TransferState(fd: fd.raw, offset: resumeFrom, hasher: hasher)
                 state.maximumTotal = request.maximumBytes
                 let expectedText = request.expected?.description
                 state.onFirstByte = { headers in
@@ -244,12 +242,12 @@ public struct Downloader: Sendable {
                 }
                 let result: AttemptResult
                 do { result = try attempt(url: url, state: state, rangeFrom: resumeFrom, validator: validator) } catch {
-                    close(fd)
+                    fd.close()
                     if FileHasher.size(partial) == 0 { unlink(partial); unlink(info) }
                     throw error
                 }
-                let synced = fsync(fd) == 0 || errno == EINVAL
-                close(fd)
+                let synced = Syscall.retrying({ fsync(fd.raw) }) == 0 || errno == EINVAL
+                fd.close()
                 transferred += state.size - state.offset
                 if case .oversize(let announced)? = result.abort {
                     // Refused for good: nothing of it is kept.
@@ -311,7 +309,7 @@ public struct Downloader: Sendable {
                 }
                 guard rename(partial, dest) == 0 else { throw .io(IOError(path: dest, operation: "rename into place", code: errno)) }
                 unlink(info)
-                _ = syncDirectory(of: dest)
+                _ = FileIO.syncDirectory(FileIO.directory(of: dest))
                 if let actual, let root = options.cacheDirectory { DownloadCache(root: root).store(dest, digest: actual) }
                 attempts.append(AttemptRecord(url: url, outcome: state.restarted ? "ok (server sent the whole file; restarted)" : "ok",
                                               kind: .ok))
@@ -363,14 +361,6 @@ public struct Downloader: Sendable {
             if mkdir(current, 0o755) == 0 { made.append(current) }
         }
         return made
-    }
-
-    private func syncDirectory(of path: String) -> Bool {
-        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        let fd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return fsync(fd) == 0
     }
 }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Hashing and copying local files with large sequential reads.
 public enum FileHasher {
@@ -19,20 +20,14 @@ public enum FileHasher {
 
     /// Feeds the first `limit` bytes of a file into a hasher.
     public static func feed(path: String, into hasher: inout StreamingHasher, limit: Int64) throws(IOError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw IOError(path: path, operation: "open", code: errno) }
-        defer { close(fd) }
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        let fd = try OwnedFD.open(path, O_RDONLY)
+        _ = posix_fadvise(fd.raw, 0, 0, POSIX_FADV_SEQUENTIAL)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
         var remaining = limit
         while remaining > 0 {
             let want = Int(min(Int64(chunk), remaining))
-            let n = read(fd, buffer.baseAddress, want)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw IOError(path: path, operation: "read", code: errno)
-            }
+            let n = try Syscall.check(path, "read") { read(fd.raw, buffer.baseAddress, want) }
             if n == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             remaining -= Int64(n)
@@ -55,25 +50,17 @@ public enum FileHasher {
     /// not exist, and a symbolic link there is not followed (`O_CREAT | O_EXCL | O_NOFOLLOW`).
     /// - Throws: `IOError` (EEXIST when `target` exists, also as a link).
     public static func copy(from source: String, to target: String) throws(IOError) {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw IOError(path: source, operation: "open", code: errno) }
-        defer { close(input) }
-        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard output >= 0 else { throw IOError(path: target, operation: "create", code: errno) }
-        defer { close(output) }
+        let input = try OwnedFD.open(source, O_RDONLY)
+        let output = try OwnedFD.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644, operation: "create")
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
         defer { buffer.deallocate() }
         while true {
-            let n = read(input, buffer.baseAddress, chunk)
-            if n < 0 { if errno == EINTR { continue }; throw IOError(path: source, operation: "read", code: errno) }
+            let n = try Syscall.check(source, "read") { read(input.raw, buffer.baseAddress, chunk) }
             if n == 0 { break }
-            var off = 0
-            while off < n {
-                let w = write(output, buffer.baseAddress! + off, n - off)
-                if w < 0 { if errno == EINTR { continue }; throw IOError(path: target, operation: "write", code: errno) }
-                off += w
+            if let e = FileIO.writeAll(fd: output.raw, UnsafeRawBufferPointer(rebasing: buffer[0..<n])) {
+                throw IOError(path: target, operation: "write", code: e)
             }
         }
-        if fsync(output) != 0 { throw IOError(path: target, operation: "sync", code: errno) }
+        if Syscall.retrying({ fsync(output.raw) }) != 0 { throw IOError(path: target, operation: "sync", code: errno) }
     }
 }

@@ -1,23 +1,7 @@
+import Basics
+
 /// Names taken from URLs, and text from URLs and servers made safe to show.
 extension URLText {
-    /// `text` with every control character (C0, DEL, C1) escaped as `\r`, `\n`, `\t` or `\u{XX}`, so a URL or a
-    /// server's header can never move the cursor, clear the screen or forge a line in a message or log.
-    public static func printable(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x0D: out += "\\r"
-            case 0x0A: out += "\\n"
-            case 0x09: out += "\\t"
-            case 0..<0x20, 0x7F, 0x80..<0xA0, 0x2028, 0x2029:
-                out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
-
     /// The name a download gets from its URL: the last segment of the URL's path (never the host, query or
     /// fragment), percent-decoded, and only if it is one plain file name.
     ///
@@ -52,21 +36,6 @@ extension URLText {
         return name
     }
 
-    static func percentDecodedBytes(_ s: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var bytes = Array(s.utf8)[...]
-        while let b = bytes.first {
-            if b == UInt8(ascii: "%"), bytes.count >= 3,
-               let v = UInt8(String(decoding: bytes.dropFirst().prefix(2), as: UTF8.self), radix: 16) {
-                out.append(v)
-                bytes = bytes.dropFirst(3)
-            } else {
-                out.append(b)
-                bytes = bytes.dropFirst()
-            }
-        }
-        return out
-    }
 }
 
 /// Validators (ETag, Last-Modified) as they may be stored and sent back in If-Range.

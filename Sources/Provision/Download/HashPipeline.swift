@@ -3,9 +3,16 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Hashes on a thread of its own while the transfer thread receives and writes, so that verification costs
 /// (almost) no extra time: chunks are copied into a small ring of buffers that the hashing thread drains.
+///
+/// `@unchecked Sendable`: it is handed to its hashing thread. `queue`, `free`, `current` and `closing` are only
+/// touched with `mutex` held; a slot's bytes and `filled` entry belong to exactly one thread at a time (the transfer
+/// thread while it is `current`, the hashing thread from `queue` until it is back in `free`), handed over under the
+/// mutex; `hasher` is used by the hashing thread only while it runs, and by the caller only after `pthread_join`
+/// (or when no thread could be started).
 final class HashPipeline: @unchecked Sendable {
     private static let slotSize = 1 << 20
     private static let slotCount = 8
@@ -19,8 +26,9 @@ final class HashPipeline: @unchecked Sendable {
     private var free: [Int]
     private var current: Int?
     private var closing = false
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
+    /// At stable, allocated addresses (never a Swift stored `pthread_mutex_t`, which `&` may copy).
+    private let mutex = PThreadMutex()
+    private let changed = PThreadCondition()
     private var thread: pthread_t?
 
     init(_ hasher: StreamingHasher) {
@@ -31,8 +39,6 @@ final class HashPipeline: @unchecked Sendable {
         filled = UnsafeMutablePointer<Int>.allocate(capacity: Self.slotCount)
         filled.initialize(repeating: 0, count: Self.slotCount)
         free = Array(0..<Self.slotCount)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
         let context = Unmanaged.passRetained(self).toOpaque()
         var tid = pthread_t()
         if pthread_create(&tid, nil, { raw in
@@ -50,8 +56,6 @@ final class HashPipeline: @unchecked Sendable {
     deinit {
         for s in slots { s.deallocate() }
         filled.deallocate()
-        pthread_cond_destroy(&changed)
-        pthread_mutex_destroy(&mutex)
     }
 
     /// Adds bytes (called from the transfer thread).
@@ -60,19 +64,24 @@ final class HashPipeline: @unchecked Sendable {
             hasher.update(data)
             return
         }
+        guard let source = data.baseAddress else { return }  // no bytes
         var offset = 0
         while offset < data.count {
-            pthread_mutex_lock(&mutex)
-            if current == nil {
-                while free.isEmpty { pthread_cond_wait(&changed, &mutex) }
-                current = free.removeFirst()
-                filled[current!] = 0
+            mutex.lock()
+            let slot: Int
+            if let c = current {
+                slot = c
+            } else {
+                while free.isEmpty { changed.wait(mutex) }
+                slot = free.removeFirst()
+                current = slot
+                filled[slot] = 0
             }
-            let slot = current!
-            pthread_mutex_unlock(&mutex)
+            mutex.unlock()
             let room = Self.slotSize - filled[slot]
             let n = min(room, data.count - offset)
-            (slots[slot].baseAddress! + filled[slot]).copyMemory(from: data.baseAddress! + offset, byteCount: n)
+            UnsafeMutableRawBufferPointer(rebasing: slots[slot][filled[slot]..<(filled[slot] + n)])
+                .copyMemory(from: UnsafeRawBufferPointer(start: source + offset, count: n))
             filled[slot] += n
             offset += n
             if filled[slot] == Self.slotSize { enqueueCurrent() }
@@ -80,31 +89,31 @@ final class HashPipeline: @unchecked Sendable {
     }
 
     private func enqueueCurrent() {
-        pthread_mutex_lock(&mutex)
-        if let c = current {
-            queue.append(c)
-            current = nil
-            pthread_cond_broadcast(&changed)
+        mutex.withLock {
+            if let c = current {
+                queue.append(c)
+                current = nil
+                changed.broadcast()
+            }
         }
-        pthread_mutex_unlock(&mutex)
     }
 
     /// The hashing thread.
     private func drain() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while queue.isEmpty && !closing { pthread_cond_wait(&changed, &mutex) }
+            mutex.lock()
+            while queue.isEmpty && !closing { changed.wait(mutex) }
             if queue.isEmpty && closing {
-                pthread_mutex_unlock(&mutex)
+                mutex.unlock()
                 return
             }
             let slot = queue.removeFirst()
-            pthread_mutex_unlock(&mutex)
+            mutex.unlock()
             hasher.update(UnsafeRawBufferPointer(rebasing: slots[slot][0..<filled[slot]]))
-            pthread_mutex_lock(&mutex)
-            free.append(slot)
-            pthread_cond_broadcast(&changed)
-            pthread_mutex_unlock(&mutex)
+            mutex.withLock {
+                free.append(slot)
+                changed.broadcast()
+            }
         }
     }
 
@@ -112,10 +121,10 @@ final class HashPipeline: @unchecked Sendable {
     func finish() -> Digest {
         if let thread {
             enqueueCurrent()
-            pthread_mutex_lock(&mutex)
-            closing = true
-            pthread_cond_broadcast(&changed)
-            pthread_mutex_unlock(&mutex)
+            mutex.withLock {
+                closing = true
+                changed.broadcast()
+            }
             pthread_join(thread, nil)
             self.thread = nil
         }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// Opening the files a download creates (`DEST.partial`, `DEST.partial.info` and their temporaries) without ever
 /// following a symbolic link: `O_NOFOLLOW` always, `O_EXCL` for new files, and a clear refusal otherwise.
@@ -31,27 +32,24 @@ enum SafeFiles {
 
     /// Opens `DEST.partial` for writing: the existing file positioned at `resumeFrom` when resuming, else a new
     /// empty file (an old one is removed first and the new one made with `O_EXCL`).
-    /// - Returns: the file descriptor (the caller closes it).
+    /// - Returns: the owned file descriptor.
     /// - Throws: `DownloadError.unsafeFile` for a link or foreign file, `.io` for other errors.
-    static func openPartial(_ path: String, resumeFrom: Int64) throws(DownloadError) -> Int32 {
+    static func openPartial(_ path: String, resumeFrom: Int64) throws(DownloadError) -> OwnedFD {
         try refuseForeign(path)
-        let fd: Int32
+        let opened: OwnedFD?
         if resumeFrom > 0 {
-            fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+            opened = OwnedFD.openOrNil(path, O_WRONLY | O_NOFOLLOW)
         } else {
             if unlink(path) != 0 && errno != ENOENT { throw .io(IOError(path: path, operation: "remove", code: errno)) }
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            opened = OwnedFD.openOrNil(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
         }
-        guard fd >= 0 else { throw refusal(path, errno, operation: "create") }
+        guard let fd = opened else { throw refusal(path, errno, operation: "create") }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
-            close(fd)
+        guard fstat(fd.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_nlink == 1 else {
             throw .unsafeFile(path: path, reason: "changed while vmprov opened it (not a plain file any more)")
         }
-        if resumeFrom > 0, lseek(fd, off_t(resumeFrom), SEEK_SET) != off_t(resumeFrom) {
-            let e = errno
-            close(fd)
-            throw .io(IOError(path: path, operation: "seek", code: e))
+        if resumeFrom > 0, lseek(fd.raw, off_t(resumeFrom), SEEK_SET) != off_t(resumeFrom) {
+            throw .io(IOError(path: path, operation: "seek", code: errno))
         }
         return fd
     }
@@ -61,10 +59,10 @@ enum SafeFiles {
     static func createExclusive(_ path: String, bytes: [UInt8], mode: mode_t = 0o644) throws(DownloadError) {
         try refuseForeign(path)
         if unlink(path) != 0 && errno != ENOENT { throw .io(IOError(path: path, operation: "remove", code: errno)) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw refusal(path, errno, operation: "create") }
-        defer { close(fd) }
-        if let e = FileIO.writeAll(fd: fd, bytes) { throw .io(IOError(path: path, operation: "write", code: e)) }
+        guard let fd = OwnedFD.openOrNil(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode) else {
+            throw refusal(path, errno, operation: "create")
+        }
+        if let e = FileIO.writeAll(fd: fd.raw, bytes) { throw .io(IOError(path: path, operation: "write", code: e)) }
     }
 
     /// Reads at most `limit` bytes of a regular file; through a link only with `followLinks` (a file the user
@@ -72,21 +70,18 @@ enum SafeFiles {
     /// - Returns: the bytes, or nil when the file is longer than `limit`.
     /// - Throws: `DownloadError.unsafeFile` for a link or a non-regular file, `.io` when it cannot be read.
     static func readBounded(_ path: String, limit: Int, followLinks: Bool = false) throws(DownloadError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW))
-        guard fd >= 0 else { throw refusal(path, errno, operation: "open") }
-        defer { close(fd) }
+        guard let fd = OwnedFD.openOrNil(path, O_RDONLY | O_NONBLOCK | (followLinks ? 0 : O_NOFOLLOW)) else {
+            throw refusal(path, errno, operation: "open")
+        }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+        guard fstat(fd.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw .unsafeFile(path: path, reason: "is not a regular file")
         }
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(IOError(path: path, operation: "read", code: errno))
-            }
+            let n: Int
+            do { n = try Syscall.check(path, "read") { FileIO.read(fd.raw, into: &buffer) } } catch { throw .io(error) }
             if n == 0 { return out }
             out.append(contentsOf: buffer[0..<n])
             if out.count > limit { return nil }
@@ -104,7 +99,7 @@ enum SafeFiles {
 /// while `DEST.partial` is written and renamed, and removed (while still held) when the download ends. A second
 /// vmprov for the same destination is refused at once instead of truncating or interleaving the first one's part.
 final class DownloadLock {
-    private let fd: Int32
+    private let fd: OwnedFD
     let path: String
 
     /// - Throws: `DownloadError.busy` when another process holds it, `.unsafeFile` for a link, `.io` otherwise.
@@ -112,32 +107,26 @@ final class DownloadLock {
         path = destination + ".partial.lock"
         while true {
             try SafeFiles.refuseForeign(path)
-            let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
+            guard let fd = OwnedFD.openOrNil(path, O_RDWR | O_CREAT | O_NOFOLLOW, mode: 0o644) else {
                 if errno == ELOOP { throw .unsafeFile(path: path, reason: "is a symbolic link") }
                 throw .io(IOError(path: path, operation: "create", code: errno))
             }
-            var rc: Int32
-            repeat { rc = flock(fd, LOCK_EX | LOCK_NB) } while rc != 0 && errno == EINTR
-            if rc != 0 {
+            if Syscall.retrying({ flock(fd.raw, LOCK_EX | LOCK_NB) }) != 0 {
                 let e = errno
-                close(fd)
                 if e == EWOULDBLOCK { throw .busy(path: destination) }
                 throw .io(IOError(path: path, operation: "lock", code: e))
             }
             // The previous holder may have removed the file between our open and flock: lock the one at `path`.
             var held = stat()
             var named = stat()
-            if fstat(fd, &held) == 0, lstat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+            if fstat(fd.raw, &held) == 0, lstat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
                 self.fd = fd
                 return
             }
-            close(fd)
         }
     }
 
     deinit {
-        unlink(path)
-        close(fd)
+        unlink(path)  // while still held; `fd` closes (and unlocks) after this
     }
 }

@@ -3,7 +3,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCurl
+internal import CCurlLoader
+import Basics
 
 /// Why vmprov stopped a transfer from its own callbacks.
 enum TransferAbort: Equatable {
@@ -112,15 +113,9 @@ final class TransferState {
             }
             memory?.append(contentsOf: data)
         } else {
-            var off = 0
-            while off < data.count {
-                let n = write(fd, data.baseAddress! + off, data.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    abort = .io(errno)
-                    return 0
-                }
-                off += n
+            if let e = FileIO.writeAll(fd: fd, data) {
+                abort = .io(e)
+                return 0
             }
         }
         pipeline?.update(data)
@@ -134,22 +129,6 @@ final class TransferState {
             }
         }
         return data.count
-    }
-}
-
-/// Monotonic seconds.
-public enum Clock {
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    public static func sleep(_ seconds: Double) {
-        guard seconds > 0 else { return }
-        var ts = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
-        var rest = timespec()
-        while nanosleep(&ts, &rest) != 0 && errno == EINTR { ts = rest }
     }
 }
 
@@ -181,7 +160,7 @@ struct AttemptResult {
 extension Downloader {
     /// Sets up a handle with the security settings every request gets.
     func makeHandle(url: String) throws(DownloadError) -> CurlEasy {
-        guard let easy = CurlEasy(failing: options.failingCurlOptions) else { throw .curlUnavailable }
+        guard let easy = CurlEasy(failing: options.failingCurlOptions, library: options.libcurlLibrary) else { throw .curlUnavailable }
         try easy.set(CURLOPT_URL, url)
         try easy.restrictToHTTP()
         try easy.set(CURLOPT_FOLLOWLOCATION, 1)

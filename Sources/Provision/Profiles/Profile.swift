@@ -1,5 +1,6 @@
 import VBoxXML
 import Yams
+import Basics
 
 /// One OS profile (`profiles/NAME.yaml`), as read and checked.
 public struct Profile: Sendable, Codable, Equatable {
@@ -133,7 +134,7 @@ public enum ProfileLoader {
             values[key] = v
         }
         for key in required where values[key] == nil {
-            throw ProfileError(file: source, key: key, message: "is required (\(topKeys[key]!))")
+            throw ProfileError(file: source, key: key, message: "is required (\(topKeys[key] ?? "see profiles/README"))")
         }
         let name = try scalar("name", values["name"]) ?? ""
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// Where profiles are found: `$VMPROV_PROFILES` folders (colon-separated) first, then the installed ones
 /// (`<prefix>/share/vmprov/profiles` next to the binary, /usr/local/share, /usr/share), then `./profiles`.
@@ -74,49 +75,5 @@ public struct ProfileCatalog: Sendable {
         files().map { f in
             do throws(ProfileError) { return .success(try Self.load(path: f.path)) } catch { return .failure(error) }
         }
-    }
-}
-
-/// OpenPGP public-key fingerprints (v4: SHA-1 over 0x99, length, key packet body), to check a downloaded key
-/// before trusting it.
-public enum OpenPGPKeys {
-    /// Fingerprints of the primary keys in binary or armoured key material.
-    public static func primaryFingerprints(_ data: [UInt8]) -> [String] {
-        let bytes = Armor.decodeAll(data, kind: "PGP PUBLIC KEY BLOCK") ?? data
-        var out: [String] = []
-        var i = 0
-        while i < bytes.count {
-            let tagByte = bytes[i]
-            guard tagByte & 0x80 != 0 else { break }
-            var tag: Int
-            var length = 0
-            var header = 1
-            if tagByte & 0x40 != 0 {
-                tag = Int(tagByte & 0x3F)
-                guard i + 1 < bytes.count else { break }
-                let l0 = Int(bytes[i + 1])
-                if l0 < 192 { length = l0; header = 2 }
-                else if l0 < 224 { guard i + 2 < bytes.count else { break }; length = ((l0 - 192) << 8) + Int(bytes[i + 2]) + 192; header = 3 }
-                else if l0 == 255 { guard i + 5 < bytes.count else { break }; length = (Int(bytes[i + 2]) << 24) | (Int(bytes[i + 3]) << 16) | (Int(bytes[i + 4]) << 8) | Int(bytes[i + 5]); header = 6 }
-                else { break }  // partial lengths never occur in key packets
-            } else {
-                tag = Int((tagByte >> 2) & 0x0F)
-                switch tagByte & 0x03 {
-                case 0: guard i + 1 < bytes.count else { return out }; length = Int(bytes[i + 1]); header = 2
-                case 1: guard i + 2 < bytes.count else { return out }; length = (Int(bytes[i + 1]) << 8) | Int(bytes[i + 2]); header = 3
-                case 2: guard i + 4 < bytes.count else { return out }; length = (Int(bytes[i + 1]) << 24) | (Int(bytes[i + 2]) << 16) | (Int(bytes[i + 3]) << 8) | Int(bytes[i + 4]); header = 5
-                default: return out
-                }
-            }
-            let start = i + header
-            guard start + length <= bytes.count else { break }
-            if tag == 6, length > 0, bytes[start] == 4 {
-                var material: [UInt8] = [0x99, UInt8(length >> 8), UInt8(length & 0xFF)]
-                material += bytes[start..<(start + length)]
-                out.append(StreamingHasher.sha1Hex(material).uppercased())
-            }
-            i = start + length
-        }
-        return out
     }
 }

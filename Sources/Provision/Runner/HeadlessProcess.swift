@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 import VBoxXML
 import CSystem
 
@@ -11,22 +12,22 @@ extension Runner {
     // MARK: VBoxHeadless
 
     func startHeadless(_ vm: VMListEntry) throws(RunnerError) {
-        var fds: [Int32] = [-1, -1]
-        guard Subprocess.cloexecPipe(&fds) else { throw .signals("cannot make a pipe") }
+        // Owned ends: both are closed when VBoxHeadless cannot be found or started.
+        let pipe: (read: OwnedFD, write: OwnedFD)
+        do { pipe = try OwnedFD.pipe() } catch { throw .signals("cannot make a pipe") }
         let argv = [tools.vboxHeadless] + VirtualBoxTools.startHeadless(vm.uuid)
         verbose(argv)
-        guard let exe = Subprocess.locate(tools.vboxHeadless) else {
+        guard let exe = ProcessRunner.locate(tools.vboxHeadless) else {
             throw .virtualBox(.missing(tool: tools.vboxHeadless))
         }
         do {
-            headlessPID = try Subprocess.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
-                                               stdin: -1, stdout: fds[1], stderr: fds[1])
+            headlessPID = try ProcessRunner.spawn(exe: exe, argv: argv, environment: tools.environment, newSession: true,
+                                                  stdin: -1, stdout: pipe.write.raw, stderr: pipe.write.raw)
         } catch {
-            close(fds[0]); close(fds[1])
             throw .virtualBox(.missing(tool: error.description))
         }
-        close(fds[1])
-        outputFD = fds[0]
+        _ = pipe.write.close()
+        output = pipe.read
         _ = fcntl(outputFD, F_SETFL, fcntl(outputFD, F_GETFL) | O_NONBLOCK)
     }
 
@@ -40,7 +41,7 @@ extension Runner {
     func readOutput() {
         var buffer = [UInt8](repeating: 0, count: 8192)
         while outputFD >= 0 {
-            let n = buffer.withUnsafeMutableBytes { read(outputFD, $0.baseAddress, 8192) }
+            let n = Syscall.retrying { FileIO.read(outputFD, into: &buffer) }
             if n > 0 {
                 for b in buffer[0..<n] {
                     if b == 0x0A {
@@ -51,11 +52,9 @@ extension Runner {
                     }
                 }
             } else if n == 0 {
-                close(outputFD)
-                outputFD = -1
+                output = nil  // closes it
             } else {
-                if errno == EINTR { continue }
-                if errno != EAGAIN { close(outputFD); outputFD = -1 }
+                if errno != EAGAIN { output = nil }
                 return
             }
         }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// What the decision loop asks of the world while a guest runs. ``Runner`` provides the real one (signalfd,
 /// VBoxHeadless, VBoxManage through the signal loop); tests give a fake that scripts signals and states.

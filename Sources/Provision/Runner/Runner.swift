@@ -5,6 +5,7 @@ import Musl
 #endif
 import VBoxXML
 import CSystem
+import Basics
 
 /// Settings of `vmprov run`, from the environment (VMDIR, STOP_ACTION, STOP_TIMEOUT).
 public struct RunnerConfig: Sendable {
@@ -122,7 +123,9 @@ public final class Runner: @unchecked Sendable {
 
     // MARK: state (one thread: the signal loop)
 
-    var signalFD: Int32 = -1
+    /// The signalfd for the signals the runner takes over, once `prepareSignals` opened it.
+    var signals: OwnedFD?
+    var signalFD: Int32 { signals?.raw ?? -1 }
     var headlessPID: pid_t = 0
     var headlessStatus: Int32?
     var recentOutput: [String] = []
@@ -135,7 +138,8 @@ public final class Runner: @unchecked Sendable {
     /// neither see the signalfd's signals blocked for it nor be the one that reaps).
     var signalThread: pthread_t?
     /// VBoxHeadless's output pipe (read end), -1 once closed.
-    var outputFD: Int32 = -1
+    var output: OwnedFD?
+    var outputFD: Int32 { output?.raw ?? -1 }
 
     public init(config: RunnerConfig, tools: VirtualBoxTools, log: @escaping @Sendable (LogLevel, String) -> Void,
                 forward: @escaping @Sendable (String) -> Void) {

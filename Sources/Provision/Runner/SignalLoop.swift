@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 import VBoxXML
 import CSystem
 
@@ -24,8 +25,9 @@ extension Runner {
         var mask = sigset_t()
         vmp_runner_signal_mask(&mask)
         guard pthread_sigmask(SIG_BLOCK, &mask, nil) == 0 else { throw .signals("cannot block signals") }
-        signalFD = vmp_signalfd(&mask)
-        guard signalFD >= 0 else { throw .signals("cannot open a signalfd: \(String(cString: strerror(errno)))") }
+        let fd = vmp_signalfd(&mask)
+        guard fd >= 0 else { throw .signals("cannot open a signalfd: \(String(cString: strerror(errno)))") }
+        signals = OwnedFD(taking: fd)
         if getpid() != 1 { _ = vmp_set_child_subreaper() }
     }
 
@@ -56,14 +58,14 @@ extension Runner {
     /// longer than `timeout`, or as soon as a signal arrives for which `abortIf` is true.
     /// - Throws: `VirtualBoxError.missing`, `.timedOut` or `.interrupted`; a non-zero exit is returned, not thrown.
     func call(_ argv: [String], timeout: Duration, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
-        guard let exe = Subprocess.locate(argv[0]) else { throw .missing(tool: argv[0]) }
-        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer { if devNull >= 0 { close(devNull) } }
+        guard let exe = ProcessRunner.locate(argv[0]) else { throw .missing(tool: argv[0]) }
+        let devNull = OwnedFD.openOrNil("/dev/null", O_RDONLY)
         let pid: pid_t
         var pipes: OutputPipes
         do {
-            (pid, pipes) = try Subprocess.spawnCollecting(exe: exe, argv: argv, environment: tools.environment,
-                                                          newSession: true, stdin: devNull, watching: signalFD)
+            (pid, pipes) = try ProcessRunner.spawnCollecting(exe: exe, argv: argv, environment: tools.environment,
+                                                          newSession: true, stdin: devNull?.raw ?? -1,
+                                                             watching: signalFD)
         } catch { throw .missing(tool: error.description) }
         callPID = pid
         callStatus = nil
@@ -78,7 +80,7 @@ extension Runner {
                 // Done once its output is closed (or shortly after it exited, if a grandchild holds the pipes).
                 if !pipes.isOpen || (exitedAt.map { Clock.now() - $0 > 1 } ?? false) {
                     pipes.closeAll()
-                    let (code, sig) = Subprocess.decode(status)
+                    let (code, sig) = ProcessRunner.decode(status)
                     let output = ProcessOutput(argv: argv, status: code, signal: sig, stdout: pipes.stdout,
                                                stderr: pipes.stderr)
                     if terminator.terminatedAt != nil {
@@ -119,10 +121,10 @@ extension Runner {
     func reapChildren() {
         while true {
             var st: Int32 = 0
-            let pid = waitpid(-1, &st, WNOHANG)
+            let pid = Syscall.retrying { waitpid(-1, &st, WNOHANG) }
             if pid <= 0 { return }
             if pid == headlessPID {
-                let (code, sig) = Subprocess.decode(st)
+                let (code, sig) = ProcessRunner.decode(st)
                 headlessStatus = code
                 if let sig { log(.warning, "VBoxHeadless was killed by signal \(sig)") }
             } else if pid == callPID {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// A stop in progress: which action was sent and when.
 public struct StopState: Sendable, Equatable {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Whether RDP (the VRDE server) on this VirtualBox needs the Oracle VirtualBox Extension Pack.
 ///
@@ -61,7 +62,6 @@ public struct ExtensionPack: Sendable {
                 fileName: name, bases: [dir + name],
                 request: VerificationRequest(spec: .file("SHA256SUMS"), noSignature: true))
         } catch { throw SetupError(error.description) }
-        defer { plan.cleanup() }
         let dest = folder + "/" + name
         do {
             _ = try downloader.fetch(DownloadRequest(urls: [dir + name], destination: dest, expected: plan.expected))

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// Why a setup step failed; names the file, the id or the holder.
 public struct SetupError: Error, Sendable, CustomStringConvertible {
@@ -213,7 +214,7 @@ public struct ImageSetup: Sendable {
 
     private func tool(_ argv: [String]) throws(SetupError) {
         let out: ProcessOutput
-        do { out = try Subprocess.run(argv, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]) } catch {
+        do { out = try ProcessRunner.run(argv, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]) } catch {
             throw SetupError(error.description)
         }
         guard out.status == 0 else { throw SetupError("user setup failed: \(out.failureDescription)") }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 internal import CZlib
 
 /// Reads one member of a gzip-compressed tar archive (an extension pack) without unpacking it.
@@ -151,7 +152,8 @@ private func readFD(_ fd: Int32, _ buffer: UnsafeMutablePointer<UInt8>, _ count:
 final class InflateStream {
     private static let bufferSize = 1 << 16
     private let path: String
-    private let fd: Int32
+    private let fd: OwnedFD
+    /// The zlib stream at a stable, allocated address (zlib keeps pointers into it), owned by this object.
     private let zs: UnsafeMutablePointer<z_stream>
     private let input: UnsafeMutablePointer<UInt8>
     private let window: UnsafeMutablePointer<UInt8>
@@ -165,18 +167,14 @@ final class InflateStream {
     init(path: String, totalLimit: Int) throws(TarGz.Failure) {
         self.path = path
         self.totalLimit = totalLimit
-        var descriptor: Int32
-        repeat { descriptor = open(path, O_RDONLY | O_CLOEXEC) } while descriptor < 0 && errno == EINTR
-        guard descriptor >= 0 else { throw .unreadable(path, errno: errno) }
+        guard let descriptor = OwnedFD.openOrNil(path, O_RDONLY) else { throw .unreadable(path, errno: errno) }
         // Gzip magic first, so a text file is "not gzip" rather than "damaged".
         var magic: [UInt8] = [0, 0]
-        let n = magic.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 2, 0) }
-        guard n == 2, magic == [0x1F, 0x8B] else {
-            close(descriptor)
-            throw .notGzip(path)
-        }
+        let n = Syscall.retrying { magic.withUnsafeMutableBytes { pread(descriptor.raw, $0.baseAddress, 2, 0) } }
+        guard n == 2, magic == [0x1F, 0x8B] else { throw .notGzip(path) }
         fd = descriptor
         zs = .allocate(capacity: 1)
+        zs.initialize(to: z_stream())
         input = .allocate(capacity: Self.bufferSize)
         window = .allocate(capacity: Self.bufferSize)
         guard vmp_inflate_init_gzip(zs) == Z_OK else {
@@ -187,10 +185,10 @@ final class InflateStream {
 
     deinit {
         inflateEnd(zs)
+        zs.deinitialize(count: 1)
         zs.deallocate()
         input.deallocate()
         window.deallocate()
-        close(fd)
     }
 
     /// True once zlib reported the end of the gzip stream and the window is empty.
@@ -206,8 +204,7 @@ final class InflateStream {
         while windowEnd == 0 {
             if ended { return false }
             if zs.pointee.avail_in == 0 {
-                var n: Int
-                repeat { n = readFD(fd, input, Self.bufferSize) } while n < 0 && errno == EINTR
+                let n = Syscall.retrying { readFD(fd.raw, input, Self.bufferSize) }
                 if n < 0 { throw .unreadable(path, errno: errno) }
                 if n == 0 { throw .damaged(path) }   // the file ended inside the gzip stream
                 zs.pointee.next_in = input

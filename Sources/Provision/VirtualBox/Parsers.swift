@@ -1,3 +1,4 @@
+import Basics
 /// A machine state as `showvminfo --machinereadable` prints it (`VMState=`).
 public enum VMState: String, Sendable, CaseIterable, Codable {
     case unknown, poweroff, saved, teleported, aborted

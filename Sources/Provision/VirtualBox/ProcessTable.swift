@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import VBoxXML
+import Basics
 
 /// Reads `/proc` to find VirtualBox's background processes of one user.
 public enum ProcessTable {
@@ -40,11 +41,9 @@ public enum ProcessTable {
     }
 
     static func readSmall(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let fd = OwnedFD.openOrNil(path, O_RDONLY) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+        let n = Syscall.retrying { FileIO.read(fd.raw, into: &buffer) }
         guard n > 0 else { return nil }
         return String(decoding: buffer[0..<n], as: UTF8.self)
     }

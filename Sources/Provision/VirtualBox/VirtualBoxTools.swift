@@ -1,3 +1,4 @@
+import Basics
 /// Errors from VirtualBox's tools, with the argv and their stderr.
 public enum VirtualBoxError: Error, Sendable, CustomStringConvertible {
     case missing(tool: String)
@@ -65,7 +66,7 @@ public struct VirtualBoxTools: Sendable {
     public init(vboxManage: String = "VBoxManage", vboxHeadless: String = "VBoxHeadless", environment: [String]? = nil) {
         self.vboxManage = vboxManage
         self.vboxHeadless = vboxHeadless
-        var env = (environment ?? Subprocess.currentEnvironment()).filter { !$0.hasPrefix("LC_ALL=") }
+        var env = (environment ?? ProcessRunner.currentEnvironment()).filter { !$0.hasPrefix("LC_ALL=") }
         env.append("LC_ALL=C.UTF-8")
         self.environment = env
     }
@@ -99,7 +100,7 @@ public struct VirtualBoxTools: Sendable {
     public func manage(_ args: [String]) throws(VirtualBoxError) -> ProcessOutput {
         let out: ProcessOutput
         do {
-            out = try Subprocess.run([vboxManage] + args, environment: environment, timeout: timeout)
+            out = try ProcessRunner.run([vboxManage] + args, environment: environment, timeout: timeout)
         } catch {
             throw .missing(tool: vboxManage)
         }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Basics
 
 /// Where a NAT rule's host socket is bound, as the NAT driver binds it.
 ///

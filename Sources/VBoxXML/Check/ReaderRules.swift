@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// One thing `vmprov check` found.
 public struct Finding: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -349,7 +350,7 @@ public struct ReaderRules {
         }
         if kind == "HardDisk", (e.attribute("format") ?? "").uppercased() == "VDI",
            let registered = e.attribute("uuid").flatMap(VBoxUUID.init) {
-            if let header = VDIWriter.creationUUID(path: path) {
+            if let header = VDIHeader.creationUUID(path: path) {
                 if header != registered {
                     add(.error, i, "\(location) has UUID \(header.braced) in its header, but the registry says "
                         + "\(registered.braced); the machine will not start (\"UUID … does not match\")")

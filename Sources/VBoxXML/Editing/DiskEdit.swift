@@ -1,3 +1,4 @@
+import Basics
 /// A disk registered in `Machine/MediaRegistry/HardDisks` (nested elements are differencing children).
 public struct RegisteredDisk: Sendable, Equatable, Codable {
     /// `HardDisk@uuid`, normalised (lowercase, no braces).

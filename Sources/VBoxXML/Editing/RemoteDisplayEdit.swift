@@ -1,3 +1,4 @@
+import Basics
 /// VRDE authentication as `RemoteDisplay@authType` spells it.
 public enum RDPAuth: String, Sendable, CaseIterable {
     case null = "Null"

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 
 /// One `Machine/Hardware/SharedFolders/SharedFolder` as VirtualBox reads it (`MachineConfigFile::readHardware`;
 /// defaults from the `SharedFolder` constructor: `writable` and `autoMount` false when absent).

@@ -1,3 +1,4 @@
+import Basics
 /// A USB controller type in `Machine/Hardware/USB/Controllers/Controller@type` (exact case).
 public enum USBControllerKind: String, Sendable, Codable, CaseIterable {
     /// USB 1.1, part of every VirtualBox.

@@ -29,10 +29,14 @@ final class LibXMLDocument {
 
     /// Parses bytes that are already known to have no DOCTYPE.
     init(bytes: [UInt8], path: String) throws(VBoxXMLError) {
-        let result: vmp_xml_parse_result = bytes.withUnsafeBufferPointer { buf in
-            buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { p in
+        let parsed: vmp_xml_parse_result? = bytes.withUnsafeBufferPointer { buf in
+            // nil only for no bytes at all (VBoxSettings refuses an empty file before it gets here).
+            buf.baseAddress?.withMemoryRebound(to: CChar.self, capacity: buf.count) { p in
                 vmp_xml_parse(p, Int32(buf.count), path)
             }
+        }
+        guard let result = parsed else {
+            throw .malformed(path: path, line: 0, column: 0, message: "the file is empty")
         }
         guard let doc = result.doc else {
             var r = result

@@ -1,3 +1,4 @@
+import Basics
 /// One host port or port range the container must publish for the guest to be reachable.
 public struct PublishedPort: Sendable, Equatable, Codable {
     /// First port, 1–65535.

@@ -1,3 +1,4 @@
+import Basics
 /// A disk a snapshot (or the current state) attaches.
 public struct SnapshotDisk: Sendable, Equatable, Codable {
     /// UUID (lowercase, no braces).

@@ -32,7 +32,7 @@ public struct VBoxSettings: Sendable {
 
     /// Reads and checks a file from disk.
     public static func load(path: String) throws(VBoxXMLError) -> VBoxSettings {
-        let bytes = try FileIO.readAll(path: path, limit: maximumSize)
+        let bytes = try SettingsFile.readAll(path: path, limit: maximumSize)
         return try VBoxSettings(bytes: bytes, path: path)
     }
 

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Basics
 
 /// The steps of a save, in order. A fault hook runs after each; tests use it to stop the save there.
 public enum SaveStep: String, CaseIterable, Sendable {
@@ -63,16 +64,16 @@ public struct AtomicSave: Sendable {
         var old = stat()
         let exists = stat(target, &old) == 0
         var temp = ""
-        var fd: Int32 = -1
+        var opened: OwnedFD?
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<100 {
             let suffix = String(decoding: (0..<6).map { _ in Self.alphabet.randomElement(using: &generator) ?? 0x41 },
                                 as: UTF8.self)
             temp = target + "-tmp." + suffix
-            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            if fd >= 0 || errno != EEXIST { break }
+            opened = OwnedFD.openOrNil(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+            if opened != nil || errno != EEXIST { break }
         }
-        guard fd >= 0 else {
+        guard let fd = opened else {
             let e = errno
             throw .io(path: path, operation: "create \(FileIO.basename(temp)) in \(dir)",
                       reason: FileIO.describe(e) + (e == EACCES || e == EROFS
@@ -84,27 +85,24 @@ public struct AtomicSave: Sendable {
             .io(path: path, operation: operation, reason: FileIO.describe(code))
         }
         do throws(VBoxXMLError) {
-            var closed = false
-            defer { if !closed { close(fd) } }
-            if let e = FileIO.writeAll(fd: fd, bytes) { throw fail("write \(FileIO.basename(temp))", e) }
+            if let e = FileIO.writeAll(fd: fd.raw, bytes) { throw fail("write \(FileIO.basename(temp))", e) }
             if exists {
                 // Owner first: fchown may clear set-id bits, which fchmod then restores.
                 if old.st_uid != geteuid() || old.st_gid != getegid() {
-                    if fchown(fd, old.st_uid, old.st_gid) != 0 {
+                    if fchown(fd.raw, old.st_uid, old.st_gid) != 0 {
                         let e = errno
                         throw .io(path: path, operation: "keep the file's owner \(old.st_uid):\(old.st_gid)",
                                   reason: FileIO.describe(e) + ". Edit it as that user (or root), so that the "
                                     + "saved file keeps its owner and group.")
                     }
                 }
-                if fchmod(fd, old.st_mode & 0o7777) != 0 { throw fail("keep the file mode", errno) }
-            } else if fchmod(fd, 0o644 & ~currentUmask()) != 0 {
+                if fchmod(fd.raw, old.st_mode & 0o7777) != 0 { throw fail("keep the file mode", errno) }
+            } else if fchmod(fd.raw, 0o644 & ~currentUmask()) != 0 {
                 throw fail("set the file mode", errno)
             }
             try hook(.tempWritten, path)
-            if fsync(fd) != 0 { throw fail("sync \(FileIO.basename(temp))", errno) }
-            closed = true
-            if close(fd) != 0 { throw fail("close \(FileIO.basename(temp))", errno) }
+            if Syscall.retrying({ fsync(fd.raw) }) != 0 { throw fail("sync \(FileIO.basename(temp))", errno) }
+            if let e = fd.close() { throw fail("close \(FileIO.basename(temp))", e) }
             try hook(.tempSynced, path)
             if exists {
                 if unlink(prev) != 0, errno != ENOENT { throw fail("replace \(FileIO.basename(prev))", errno) }
@@ -113,7 +111,7 @@ public struct AtomicSave: Sendable {
                     guard e == EPERM || e == EXDEV || e == ENOTSUP || e == EMLINK else {
                         throw fail("keep the old file as \(FileIO.basename(prev))", e)
                     }
-                    let oldBytes = try FileIO.readAll(path: target, limit: Int.max)
+                    let oldBytes = try SettingsFile.readAll(path: target, limit: Int.max)
                     try Self.plainWrite(oldBytes, to: prev, mode: old.st_mode & 0o7777)
                 }
                 backedUp = true
@@ -151,13 +149,13 @@ public struct AtomicSave: Sendable {
     /// Writes a new file at `path` (just unlinked by the caller): `O_EXCL`, so a file or hard link planted there in
     /// between is never truncated or written through; the save fails instead and the `.vbox` stays as it was.
     static func plainWrite(_ bytes: [UInt8], to path: String, mode: mode_t) throws(VBoxXMLError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw .io(path: path, operation: "create it", reason: FileIO.describe(errno)) }
-        defer { close(fd) }
-        if let e = FileIO.writeAll(fd: fd, bytes) {
+        guard let fd = OwnedFD.openOrNil(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode) else {
+            throw .io(path: path, operation: "create it", reason: FileIO.describe(errno))
+        }
+        if let e = FileIO.writeAll(fd: fd.raw, bytes) {
             throw .io(path: path, operation: "write it", reason: FileIO.describe(e))
         }
-        if fsync(fd) != 0 { throw .io(path: path, operation: "sync it", reason: FileIO.describe(errno)) }
+        if Syscall.retrying({ fsync(fd.raw) }) != 0 { throw .io(path: path, operation: "sync it", reason: FileIO.describe(errno)) }
     }
 
     private func currentUmask() -> mode_t {

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Basics
 
 /// One writer at a time per machine folder: an exclusive `flock(2)` on the folder that holds a settings file,
 /// held from before the file is read until after it has been saved, so that concurrent edits are applied one
@@ -26,7 +27,7 @@ public final class SettingsLock {
     public let path: String
     /// The folder that is locked.
     public let folder: String
-    private let fd: Int32
+    private let fd: OwnedFD
 
     /// Takes the lock for the settings file at `path` (through a symlink, its target's folder), waiting up to
     /// `timeout` seconds for another vmprov writer to finish.
@@ -35,8 +36,7 @@ public final class SettingsLock {
     public init(for path: String, timeout: Double = 30) throws(VBoxXMLError) {
         let target = FileIO.resolved(path)
         let folder = FileIO.directory(of: target)
-        let fd = open(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else {
+        guard let fd = OwnedFD.openOrNil(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) else {
             let e = errno
             if e == ENOENT {
                 throw .notFound(path: path, reason: "its folder \(folder) does not exist. Give the path of a .vbox "
@@ -47,22 +47,18 @@ public final class SettingsLock {
         }
         var waited = 0.0
         var pause = 0.002
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while Syscall.retrying({ flock(fd.raw, LOCK_EX | LOCK_NB) }) != 0 {
             let e = errno
-            if e == EINTR { continue }
             guard e == EWOULDBLOCK || e == EAGAIN else {
-                close(fd)
                 throw .io(path: path, operation: "lock the folder \(folder) against other writers",
                           reason: FileIO.describe(e) + ". vmprov needs flock(2) on the machine folder; move the "
                             + "machine to a local filesystem to edit it.")
             }
             if waited >= timeout {
-                close(fd)
                 throw .busy(path: path, message: "another process has held the edit lock on \(folder) for "
                     + "\(Int(timeout)) s (another vmprov edit of this machine). Try again when it has finished.")
             }
-            var ts = timespec(tv_sec: 0, tv_nsec: Int(pause * 1e9))
-            nanosleep(&ts, nil)
+            Clock.sleep(pause)
             waited += pause
             pause = min(pause * 2, 0.05)
         }
@@ -71,9 +67,7 @@ public final class SettingsLock {
         self.fd = fd
     }
 
-    deinit {
-        close(fd)
-    }
+    // `fd` (an OwnedFD) closes in its deinit, which drops the lock.
 
     /// Removes temporary files a crashed save left beside the settings file: VirtualBox's `NAME.vbox-tmp` and
     /// vmprov's `NAME.vbox-tmp.XXXXXX`. Only safe under the lock: no vmprov writer is saving this file now.

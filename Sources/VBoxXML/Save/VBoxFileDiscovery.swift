@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Basics
 
 /// Which files in a machine folder are a machine's settings: the one rule for `vmprov run` (registration), the
 /// default TARGET of the editing commands, and the names suggested in messages.

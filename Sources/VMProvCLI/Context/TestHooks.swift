@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Provision
+import DiskImages
 import VBoxXML
 
 /// Every switch that exists only for vmprov's own tests, in one place. Each is an environment variable the
@@ -32,6 +33,9 @@ public struct TestHooks: Sendable, Equatable {
     /// For tests only. `VMPROV_TEST_SAVE_FAULT=STEP` stops a `.vbox` save after STEP (a `SaveStep` raw value) with
     /// an I/O error; `STEP:crash` ends the process there (exit 99), as a crash would.
     public var saveFault: String?
+    /// For tests only. `VMPROV_TEST_LIBCURL=PATH`: the libcurl `fetch` loads instead of `libcurl.so.4` (proves the
+    /// message when it cannot be loaded).
+    public var libcurl: String?
     /// For tests only. `VMPROV_TEST_GROW_FAULT=N` ends `grow-disk` (exit 99) right after its durable step N
     /// (`VDIGrower.Step` raw value), as a crash would.
     public var growFault: Int?
@@ -49,6 +53,7 @@ public struct TestHooks: Sendable, Equatable {
         failingCurlOptions = environment[.testFailCurlOption].map { Set($0.split(separator: ",").map(String.init)) }
         saveFault = environment[.testSaveFault]
         growFault = environment[.testGrowFault].flatMap(Int.init)
+        libcurl = environment[.testLibcurl]
     }
 
     /// `create`'s identifiers: random, or the fixed ones of `uuids` (in order: machine, disk, installer, Guest
@@ -62,11 +67,12 @@ public struct TestHooks: Sendable, Equatable {
         return FixedIdentity(uuids: parsed, macAddress: random.macAddress, time: random.time)
     }
 
-    /// Applies `backoff`, `stallSeconds` and `failingCurlOptions` to download options.
+    /// Applies `backoff`, `stallSeconds`, `failingCurlOptions` and `libcurl` to download options.
     func apply(to options: inout DownloadOptions) {
         if let backoff { options.initialBackoff = backoff; options.maximumBackoff = backoff * 4 }
         if let stallSeconds { options.stallSeconds = stallSeconds }
         if let failingCurlOptions { options.failingCurlOptions = failingCurlOptions }
+        if let libcurl { options.libcurlLibrary = libcurl }
     }
 
     /// The save hook of `saveFault`, nil when unset.

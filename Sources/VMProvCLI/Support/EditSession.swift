@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 enum TargetResolver {
     /// Resolves TARGET and reads the settings file, printing the document's own warnings.

@@ -7,6 +7,7 @@ import ArgumentParser
 import FoundationEssentials
 import Provision
 import VBoxXML
+import Basics
 
 extension DownloadOptions {
     var asDownloader: Downloader { Downloader(options: self) }
@@ -75,7 +76,6 @@ struct Fetch: GlobalOptionsCommand {
         do {
             let plan = try ChecksumResolver(downloader: downloader).plan(
                 fileName: fileName, bases: urls, request: try verification.request())
-            defer { plan.cleanup() }
             for w in plan.warnings { Output.warn(w) }
             for n in plan.notes { Output.note(n) }
             // The smaller of --max-size and the size the checksum file states.

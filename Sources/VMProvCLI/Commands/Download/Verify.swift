@@ -37,18 +37,12 @@ struct Verify: GlobalOptionsCommand {
         do {
             let plan = try ChecksumResolver(downloader: downloader).plan(
                 fileName: name, bases: [file], request: try verification.request())
-            defer { plan.cleanup() }
             for w in plan.warnings { Output.warn(w) }
             if !quiet { for n in plan.notes { Output.note(n) } }
-            guard let expected = plan.expected else {
+            guard let actual = try LocalFileVerification.verify(file, plan: plan) else {
                 if !quiet { Output.out("\(file): not verified (--checksum none).") }
                 return
             }
-            let actual = try FileHasher.digest(path: file, algorithm: expected.algorithm)
-            guard actual == expected else {
-                throw ChecksumError.localMismatch(file: file, expected: expected, actual: actual)
-            }
-            if let check = plan.verifyDownload { try check(file) }
             if !quiet { Output.out("\(file): OK (\(actual))") }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 struct AddForward: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 struct EnableRDP: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(

@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import Provision
 import VBoxXML
+import Basics
 
 struct Setup: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
@@ -67,16 +68,14 @@ struct Setup: GlobalOptionsCommand {
         case "none":
             break
         case "auto":
-            var template = Array((TempFiles.base + "/vmprov-extpack-XXXXXX").utf8CString)
-            guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            let dir: TempFolder
+            do { dir = try TempFolder(prefix: "vmprov-extpack") } catch {
                 throw SetupError("cannot create a temporary folder in \(TempFiles.base)")
             }
-            let dir = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            defer { FileIO.removeTree(dir) }
             var o = DownloadOptions()
             o.userAgent = "vmprov/\(VMProv.version)"
             try ExtensionPack(tools: context.virtualBoxTools, downloader: Downloader(options: o))
-                .installMatching(base: extpackUrl, into: dir) { Output.out("setup: \($0)") }
+                .installMatching(base: extpackUrl, into: dir.path) { Output.out("setup: \($0)") }
         default:
             try ExtensionPack(tools: context.virtualBoxTools, downloader: Downloader()).installFile(extpack) { Output.out("setup: \($0)") }
         }

@@ -7,6 +7,7 @@ import ArgumentParser
 import FoundationEssentials
 import Provision
 import VBoxXML
+import Basics
 
 /// The profile catalogue as the CLI sees it.
 enum Catalog {
@@ -125,8 +126,8 @@ struct Create: GlobalOptionsCommand {
         Output.out("  \(FileIO.basename(rd))  settings \(MachineBuilder.settingsVersion), \(p.osType), "
             + "\(cpus ?? p.cpus) CPU(s), \(memory ?? p.memoryMB) MB, \(p.firmware == .efi ? "EFI" : "BIOS")"
             + (p.tpm ? ", TPM 2.0" : "") + (p.secureBoot ? ", secure boot on first start" : ""))
-        Output.out("  \(FileIO.basename(r.diskFile))  \(ProgressPrinter.bytes(Int64(r.diskBytes))) dynamic, "
-            + "\(ProgressPrinter.bytes(FileHasher.allocated(r.diskFile))) on disk")
+        Output.out("  \(FileIO.basename(r.diskFile))  \(SizeText.format(Int64(r.diskBytes))) dynamic, "
+            + "\(SizeText.format(FileHasher.allocated(r.diskFile))) on disk")
         Output.out("  \(FileIO.basename(r.isoFile))  checksum: \(r.checksumOutcome)")
         Output.out("      signature: \(r.signatureOutcome)")
         Output.out("  Guest Additions: \(r.guestAdditions ?? "not found (install virtualbox-guest-iso to attach them)")")

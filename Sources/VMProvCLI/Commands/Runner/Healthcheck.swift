@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 import ArgumentParser
 import FoundationEssentials
 import Provision
@@ -26,7 +27,7 @@ struct Healthcheck: GlobalOptionsCommand {
         let custom = context.healthcheckCommand ?? "/usr/local/bin/healthcheck"
         if access(custom, X_OK) == 0 {
             let out: ProcessOutput
-            out = try Subprocess.run([custom])
+            out = try ProcessRunner.run([custom])
             if !out.stdout.isEmpty { Output.write(1, out.stdoutText) }
             if !out.stderr.isEmpty { Output.write(2, out.stderrText) }
             throw ExitCode(out.status)

@@ -6,6 +6,7 @@ import Musl
 import ArgumentParser
 import FoundationEssentials
 import Provision
+import Basics
 
 /// One log line in the original entrypoint's format: `printf "%-8s %s\n" LEVEL MESSAGE`.
 func logLine(_ level: LogLevel, _ message: String) {

@@ -3,8 +3,10 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
 import ArgumentParser
 import Provision
+import DiskImages
 import VBoxXML
 
 /// What `add-disk`/`remove-disk --json` print.

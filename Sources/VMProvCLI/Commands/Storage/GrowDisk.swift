@@ -5,6 +5,7 @@ import Musl
 #endif
 import ArgumentParser
 import Provision
+import DiskImages
 import VBoxXML
 
 struct GrowDisk: GlobalOptionsCommand {

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TestSupport
+import Basics
+import DiskImages
 import VBoxXML
 
 /// grow-disk's library part, checked with qemu-img and qemu-io (real qemu, VDI driver block/vdi.c).
@@ -76,12 +78,12 @@ struct VDIGrowTests {
         let reads = try Self.writePatterns(path, mib: offsets)
         let before = dir.file("before.vdi").path
         try FileManager.default.copyItem(atPath: path, toPath: before)
-        let headerUUID = VDIWriter.creationUUID(path: path)
+        let headerUUID = VDIHeader.creationUUID(path: path)
         let outcome = try VDIGrower.grow(path: path, to: new)
         #expect(outcome.oldSize == old && outcome.newSize == new)
         try Self.expectClean(path, size: new)
         try Self.expectReads(path, reads)
-        #expect(VDIWriter.creationUUID(path: path) == headerUUID)
+        #expect(VDIHeader.creationUUID(path: path) == headerUUID)
         // The new space reads as zeros, and takes writes.
         let tail = try Self.qemuIO(path, ["read -P 0 \(new - (1 << 20)) 1M", "write -P 0x5a \(new - (1 << 20)) 4k",
                                           "read -P 0x5a \(new - (1 << 20)) 4k"])

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TestSupport
+import Basics
+import DiskImages
 import VBoxXML
 
 @Suite("VDI writer")
@@ -48,12 +50,12 @@ struct VDITests {
         var st = stat()
         stat(path, &st)
         #expect(Int(st.st_blocks) * 512 <= Int(layout.offData) && Int(st.st_blocks) * 512 < 16 << 20)
-        #expect(VDIWriter.creationUUID(path: path) == Self.uuid)
+        #expect(VDIHeader.creationUUID(path: path) == Self.uuid)
         // Writing through qemu keeps the image valid and the UUID unchanged.
         if size == 64 << 30, let io = which("qemu-io") {
             #expect(try run(io, ["-f", "vdi", "-c", "write -P 0xab 3M 4k", path]).status == 0)
             #expect(try run(qemu, ["check", "-f", "vdi", path]).status == 0)
-            #expect(VDIWriter.creationUUID(path: path) == Self.uuid)
+            #expect(VDIHeader.creationUUID(path: path) == Self.uuid)
         }
     }
 

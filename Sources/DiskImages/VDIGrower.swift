@@ -3,6 +3,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
+import VBoxXML
 
 /// Grows a dynamic VDI in place, offline, as VirtualBox's `vdiResize` (src/VBox/Storage/VDI.cpp) does, without its
 /// cap defect (vbox-storage-devices §3.1–3.3): the header's `cbDisk`/`cBlocks`, the block map extended with
@@ -278,11 +280,10 @@ public enum VDIGrower {
         unlink(journal + ".tmp")
         let bytes: [UInt8]
         do {
-            bytes = try FileIO.readAll(path: journal, limit: 1 << 31)
-        } catch .notFound {
-            return false
+            bytes = try TempFiles.read(journal)
         } catch {
-            throw error
+            if error.code == ENOENT { return false }
+            throw .io(path: journal, operation: "read the grow journal", reason: FileIO.describe(error.code))
         }
         let fixed = journalMagic.count + 512 + 512 + 16
         func drop() throws(VBoxXMLError) -> Bool {

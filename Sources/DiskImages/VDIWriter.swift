@@ -3,15 +3,19 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Basics
+import VBoxXML
 
 /// Writes blank dynamic VDI images as VirtualBox creates them (VDICore.h / vdiInitHeader): pre-header, a v1+
 /// header of 400 bytes, 1 MiB blocks, a block map of 0xFFFFFFFF ("never allocated") at 1 MiB, and the file ending
 /// at offData, so that a disk of any size is sparse and written in milliseconds.
 public enum VDIWriter {
+    /// Bytes per block (cbBlock): 1 MiB, VirtualBox's default.
     public static let blockSize: UInt64 = 1 << 20
     static let alignment: UInt64 = 1 << 20
     static let signature: UInt32 = 0xBEDA107F
     static let version: UInt32 = 0x00010001
+    /// The text at the start of the pre-header (VDI_IMAGE_FILE_INFO).
     public static let fileInfo = "<<< Oracle VirtualBox Disk Image >>>\n"
 
     /// The largest size vdiCreate accepts (below 4 PiB − 3 MiB).
@@ -19,12 +23,18 @@ public enum VDIWriter {
 
     /// Offsets and counts for a disk of `size` bytes.
     public struct Layout: Sendable, Equatable {
+        /// The disk's size in bytes (cbDisk).
         public var size: UInt64
+        /// The number of 1 MiB blocks (cBlocks).
         public var blocks: UInt32
+        /// The block map's offset in the file, in bytes (offBlocks).
         public var offBlocks: UInt32
+        /// The first data block's offset, in bytes (offData); a blank image ends there.
         public var offData: UInt32
     }
 
+    /// The layout vdiCreate gives a disk of `size` bytes.
+    /// - Throws: `VBoxXMLError.invalid` for a size under 1 MiB, not a multiple of 512, or over `maximumSize`.
     public static func layout(size: UInt64) throws(VBoxXMLError) -> Layout {
         guard size >= 1 << 20 else { throw .invalid(path: "disk size", message: "\(size) bytes is less than 1 MiB, the smallest VDI VirtualBox creates") }
         guard size % 512 == 0 else { throw .invalid(path: "disk size", message: "\(size) bytes is not a multiple of 512") }
@@ -63,72 +73,40 @@ public enum VDIWriter {
         return h
     }
 
-    /// Creates `path` (which must not exist) as a blank dynamic disk of `size` bytes.
+    /// Creates `path` (which must not exist) as a blank dynamic disk of `size` bytes; on any error nothing is left.
+    /// - Throws: `VBoxXMLError.invalid` for a bad size or zero UUID, `.io` naming the file and the step.
     public static func create(path: String, size: UInt64, uuid: VBoxUUID, modification: VBoxUUID = .random()) throws(VBoxXMLError) {
         guard !uuid.isZero, !modification.isZero else {
             throw .invalid(path: path, message: "a VDI needs non-zero creation and modification UUIDs")
         }
         let l = try layout(size: size)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .io(path: path, operation: "create it", reason: FileIO.describe(errno)) }
+        guard let fd = OwnedFD.openOrNil(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600) else {
+            throw .io(path: path, operation: "create it", reason: FileIO.describe(errno))
+        }
         var ok = false
         defer {
-            close(fd)
+            fd.close()
             if !ok { unlink(path) }
         }
-        func fail(_ what: String) -> VBoxXMLError { .io(path: path, operation: what, reason: FileIO.describe(errno)) }
+        func fail(_ what: String, _ code: Int32 = errno) -> VBoxXMLError {
+            .io(path: path, operation: what, reason: FileIO.describe(code))
+        }
         let head = header(layout: l, uuid: uuid, modification: modification)
-        guard pwriteAll(fd, head, at: 0) else { throw fail("write the header") }
+        if let e = FileIO.writeAll(fd: fd.raw, head, at: 0) { throw fail("write the header", e) }
         // The block map: every entry 0xFFFFFFFF, in 1 MiB pieces.
         let mapBytes = Int(l.blocks) * 4
         let chunk = [UInt8](repeating: 0xFF, count: min(mapBytes, 1 << 20))
         var written = 0
         while written < mapBytes {
             let n = min(chunk.count, mapBytes - written)
-            guard pwriteAll(fd, Array(chunk[0..<n]), at: Int(l.offBlocks) + written) else { throw fail("write the block map") }
+            if let e = FileIO.writeAll(fd: fd.raw, Array(chunk[0..<n]), at: Int64(l.offBlocks) + Int64(written)) {
+                throw fail("write the block map", e)
+            }
             written += n
         }
-        guard ftruncate(fd, off_t(l.offData)) == 0 else { throw fail("set its size") }
-        guard fsync(fd) == 0 else { throw fail("sync it") }
+        guard Syscall.retrying({ ftruncate(fd.raw, off_t(l.offData)) }) == 0 else { throw fail("set its size") }
+        guard Syscall.retrying({ fsync(fd.raw) }) == 0 else { throw fail("sync it") }
         ok = true
     }
-
-    private static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
-            if n < 0 { if errno == EINTR { continue }; return false }
-            done += n
-        }
-        return true
-    }
-
-    /// Reads uuidCreate from a VDI header (what VirtualBox compares with the media registry), or nil when the file
-    /// is not a VDI.
-    public static func creationUUID(path: String) -> VBoxUUID? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var h = [UInt8](repeating: 0, count: 512)
-        let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 512, 0) }
-        guard n == 512, h[0x40] == 0x7F, h[0x41] == 0x10, h[0x42] == 0xDA, h[0x43] == 0xBE else { return nil }
-        return VBoxUUID(iprtBytes: Array(h[0x188..<0x198]))
-    }
 }
 
-/// Sizes as users write them: `512M`, `64G`, `2T`, `1024K`; a bare number is MiB, as in VBoxManage.
-public enum SizeText {
-    public static func parse(_ text: String) -> UInt64? {
-        var t = Substring(text.uppercased())
-        if t.hasSuffix("IB") { t = t.dropLast(2) } else if t.hasSuffix("B") && t.count > 1 && !t.dropLast().allSatisfy(\.isNumber) { t = t.dropLast() }
-        let multipliers: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
-        var unit: UInt64 = 1 << 20
-        if let last = t.last, let m = multipliers[last] {
-            unit = m
-            t = t.dropLast()
-        }
-        guard !t.isEmpty, t.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt64(t) else { return nil }
-        let (v, overflow) = n.multipliedReportingOverflow(by: unit)
-        return overflow ? nil : v
-    }
-}
