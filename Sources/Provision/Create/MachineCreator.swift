@@ -21,6 +21,11 @@ public struct CreateRequest: Sendable {
     public var keyFingerprint: String?
     /// Check no signature even where the publisher signs (the summary says so).
     public var noSignature = false
+    /// A release-form profile: the version to pin (`--release`); the archive folders are searched after the
+    /// current one. Nil takes the highest version in the current folder.
+    public var release: String?
+    /// Test-only mirror rewrite for release-form profiles (`ReleaseResolver.mirrorPrefix`).
+    public var mirrorPrefix: String?
     public var memoryMB: Int?
     public var cpus: Int?
     public var diskSize: String?
@@ -52,6 +57,8 @@ public struct CreateReport: Sendable {
     public var warnings: [String]
     public var findings: [Finding]
     public var guestAdditions: String?
+    /// How a release-form profile was resolved (which file, which folder served it).
+    public var release: ResolvedRelease?
 }
 
 /// Why create failed; nothing is left in the target folder.
@@ -62,9 +69,12 @@ public enum CreateError: Error, Sendable, CustomStringConvertible {
     case settings(VBoxXMLError)
     case check(path: String, [Finding])
     case io(IOError)
+    /// A release-form profile could not be resolved through its checksum file.
+    case release(ReleaseError)
 
     public var description: String {
         switch self {
+        case let .release(e): return e.description
         case let .exists(path):
             return "\(path) exists already; vmprov never overwrites a machine folder. Choose another --name or --dir, "
                 + "or pass --force to replace it."
@@ -123,7 +133,7 @@ public struct MachineCreator: Sendable {
         }
 
         // 1. The installer, verified, in the cache (resumable there).
-        let (isoSource, digest, checksumOutcome, signatureOutcome, warnings) = try obtainISO(req, log: log)
+        let (isoSource, digest, checksumOutcome, signatureOutcome, warnings, release) = try obtainISO(req, log: log)
 
         // 2. The folder, beside its final place.
         var template = Array((req.directory + "/.\(req.name).vmprov-XXXXXX").utf8CString)
@@ -186,7 +196,7 @@ public struct MachineCreator: Sendable {
         return CreateReport(folder: final, settingsFile: final + "/" + req.name + ".vbox", diskFile: final + "/" + diskName,
                             diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: digest,
                             checksumOutcome: checksumOutcome, signatureOutcome: signatureOutcome, warnings: warnings,
-                            findings: findings, guestAdditions: req.guestAdditions)
+                            findings: findings, guestAdditions: req.guestAdditions, release: release)
     }
 
     /// Fetches (or checks) the installer. Returns its path, digest and what was verified.
@@ -195,10 +205,10 @@ public struct MachineCreator: Sendable {
     /// signature and key are then not used, and nothing is fetched for them. Otherwise, when a key is in play (the
     /// profile's pinned key, `--keyring` or `--key-fingerprint`) a signature must verify unless `noSignature`.
     func obtainISO(_ req: CreateRequest, log: (String) -> Void) throws(CreateError)
-        -> (String, Digest?, String, String, [String]) {
+        -> (String, Digest?, String, String, [String], ResolvedRelease?) {
         let p = req.profile
         var warnings: [String] = []
-        let urls = req.isoURL.map { [$0] } ?? p.iso.urls
+        var urls = req.isoURL.map { [$0] } ?? p.iso.urls
         let specText = req.checksum ?? p.iso.checksum
         var userSpec: ChecksumSpec?
         if let text = req.checksum {
@@ -210,9 +220,10 @@ public struct MachineCreator: Sendable {
         case .digest?, .none?: userOverride = true
         default: userOverride = false
         }
-        // `{iso}` in a signature name stands for the ISO's file name (Arch: `{iso}.sig`).
-        let isoFileName = req.isoPath.map { String($0.split(separator: "/").last ?? "") } ?? urls.first.map(URLText.fileName) ?? ""
-        var signature = p.iso.signature.map { $0.replacingAll("{iso}", with: isoFileName) }
+        if req.release != nil && (!p.iso.isRelease || req.isoURL != nil) {
+            throw .invalid("--release needs a profile in the release form (iso.pattern) and no --iso-url: the \(p.name) "
+                + "profile " + (p.iso.isRelease ? "was given --iso-url" : "pins its URLs") + ".")
+        }
         var keyring = req.keyring
         var pin = req.keyFingerprint
         var keyCleanup: () -> Void = {}
@@ -227,7 +238,6 @@ public struct MachineCreator: Sendable {
                 + "(\(p.iso.keyFingerprint ?? "none")) is not used for a fingerprint you name.")
         }
         if req.noSignature || userOverride {
-            signature = nil
         } else if signedByPublisher, keyring == nil, let fpr = p.iso.keyFingerprint {
             // The profile's key: fetched once into the cache and checked against its fingerprint, each time.
             pin = pin ?? fpr
@@ -240,6 +250,22 @@ public struct MachineCreator: Sendable {
         let userKey = req.keyring != nil || req.keyFingerprint != nil
         let noSignature = req.noSignature || (!signedByPublisher && !userKey)
 
+        // A release folder and pattern: the installer's name from the publisher's signed checksum file.
+        var resolved: ResolvedRelease?
+        if p.iso.isRelease, req.isoURL == nil, !(req.isoPath != nil && userOverride) {
+            do {
+                let r = try ReleaseResolver(downloader: downloader, mirrorPrefix: req.mirrorPrefix).resolve(
+                    p, release: req.release, keyring: keyring, pin: pin, noSignature: req.noSignature)
+                for note in r.notes { log(note) }
+                warnings += r.warnings
+                urls = r.urls
+                resolved = r
+            } catch { throw .release(error) }
+        }
+        // `{iso}` in a signature name stands for the ISO's file name (Arch: `{iso}.sig`).
+        let isoFileName = req.isoPath.map { String($0.split(separator: "/").last ?? "") } ?? urls.first.map(URLText.fileName) ?? ""
+        let signature = req.noSignature || userOverride ? nil : p.iso.signature.map { $0.replacingAll("{iso}", with: isoFileName) }
+
         if let local = req.isoPath {
             var st = stat()
             guard stat(local, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -248,7 +274,7 @@ public struct MachineCreator: Sendable {
             guard let specText else {
                 warnings.append("\(local) is not verified: the \(p.name) profile has no checksum (the publisher "
                     + "publishes none); pass --checksum sha256:HEX from the download page to check it.")
-                return (local, nil, "not verified (no checksum known)", "none (the publisher signs nothing)", warnings)
+                return (local, nil, "not verified (no checksum known)", "none (the publisher signs nothing)", warnings, resolved)
             }
             let spec: ChecksumSpec
             do { spec = try ChecksumSpec(specText) } catch { throw .download(.verification(error)) }
@@ -263,7 +289,9 @@ public struct MachineCreator: Sendable {
             } catch { throw .download(error) }
             defer { plan.cleanup() }
             warnings += plan.warnings.filter { !$0.hasPrefix("signature check skipped") }
-            guard let expected = plan.expected else { return (local, nil, "not verified (--checksum none)", "none", warnings) }
+            guard let expected = plan.expected else {
+                return (local, nil, "not verified (--checksum none)", "none", warnings, resolved)
+            }
             let actual: Digest
             do { actual = try FileHasher.digest(path: local, algorithm: expected.algorithm) } catch { throw .io(error) }
             guard actual == expected else {
@@ -275,7 +303,7 @@ public struct MachineCreator: Sendable {
                 }
             }
             return (local, actual, "\(actual) verified" + source(plan),
-                    signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
+                    signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings, resolved)
         }
 
         guard !urls.isEmpty else {
@@ -334,7 +362,8 @@ public struct MachineCreator: Sendable {
             : report.alreadyPresent ? "already downloaded" : "downloaded"
         let checksumOutcome = report.digest.map { "\($0) verified, \(how)" + source(plan) }
             ?? "NOT verified (--checksum none)"
-        return (dest, report.digest, checksumOutcome, signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature), warnings)
+        return (dest, report.digest, checksumOutcome, signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature),
+                warnings, resolved)
     }
 
     /// Removes what a failed download of `create` left: the `.corrupt` copy of a checksum mismatch (in the cache's

@@ -8,14 +8,14 @@ import FoundationEssentials
 import Provision
 import VBoxXML
 
-/// The profile catalogue as the CLI sees it.
+/// The profile catalogue as the CLI sees it: `$VMPROV_PROFILES`, `/etc/vmprov/profiles`, then the built-in ones.
 enum Catalog {
     static func standard() -> ProfileCatalog {
-        var exe = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &exe, 4095)
-        let path = n > 0 ? String(decoding: exe[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-        return ProfileCatalog.standard(extra: Output.env("VMPROV_PROFILES"), executable: path)
+        ProfileCatalog.standard(extra: Output.env("VMPROV_PROFILES"))
     }
+
+    /// Test-only: `VMPROV_TEST_MIRROR_PREFIX` rewrites every mirror URL `https://HOST/PATH` to `PREFIX/HOST/PATH`.
+    static var mirrorPrefix: String? { Output.env("VMPROV_TEST_MIRROR_PREFIX") }
 }
 
 struct Create: ParsableCommand {
@@ -38,6 +38,10 @@ struct Create: ParsableCommand {
 
     @Option(help: ArgumentHelp("Parent folder of the new machine folder (default: $VMDIR, then ./vms).", valueName: "dir"))
     var dir: String?
+
+    @Option(help: ArgumentHelp("Release-form profiles: this version (the {version} in the file name, e.g. 13.6.0), "
+                               + "searched in the current folder, then the archive folders.", valueName: "version"))
+    var release: String?
 
     @Option(help: ArgumentHelp("Use a local installer ISO instead of downloading.", valueName: "path"))
     var iso: String?
@@ -94,6 +98,8 @@ struct Create: ParsableCommand {
         req.keyring = keyring
         req.keyFingerprint = keyFingerprint
         req.noSignature = noSignature
+        req.release = release
+        req.mirrorPrefix = Catalog.mirrorPrefix
         req.memoryMB = memory
         req.cpus = cpus
         req.diskSize = diskSize
@@ -137,6 +143,10 @@ struct Create: ParsableCommand {
             + (p.tpm ? ", TPM 2.0" : "") + (p.secureBoot ? ", secure boot on first start" : ""))
         Output.out("  \(FileIO.basename(r.diskFile))  \(ProgressPrinter.bytes(Int64(r.diskBytes))) dynamic, "
             + "\(ProgressPrinter.bytes(FileHasher.allocated(r.diskFile))) on disk")
+        if let rel = r.release {
+            Output.out("  release: \(rel.fileName) (version \(rel.version)) from \(rel.folder)"
+                + (rel.fromArchive ? " (an archive folder)" : " (the current folder)"))
+        }
         Output.out("  \(FileIO.basename(r.isoFile))  checksum: \(r.checksumOutcome)")
         Output.out("      signature: \(r.signatureOutcome)")
         Output.out("  Guest Additions: \(r.guestAdditions ?? "not found (install virtualbox-guest-iso to attach them)")")
@@ -161,75 +171,5 @@ struct Create: ParsableCommand {
 
     func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : TempFiles.cwd() + "/" + path
-    }
-}
-
-struct Profiles: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "List the OS profiles, or show one with `profiles show NAME`.",
-        discussion: "Extra profile folders come from $VMPROV_PROFILES (colon-separated).\n\nExample:\n  vmprov profiles show ubuntu",
-        subcommands: [ListProfiles.self, ShowProfile.self],
-        defaultSubcommand: ListProfiles.self)
-}
-
-struct ListProfiles: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the profiles.")
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
-    struct Row: Encodable {
-        var name, description, osType, source: String
-        var signed, downloadable: Bool
-    }
-
-    func run() throws {
-        var rows: [Row] = []
-        var failure: ProfileError?
-        for r in Catalog.standard().loadAll() {
-            switch r {
-            case .success(let p):
-                rows.append(Row(name: p.name, description: p.description, osType: p.osType, source: p.source,
-                                signed: p.isSigned, downloadable: !p.iso.urls.isEmpty))
-            case .failure(let e):
-                Output.error(e.description)
-                failure = failure ?? e
-            }
-        }
-        if json { try JSONOut.print(rows) } else {
-            for r in rows {
-                let name = r.name + String(repeating: " ", count: max(1, 16 - r.name.count))
-                Output.out(name + r.description + (r.downloadable ? "" : " (--iso PATH)") + (r.signed ? "" : " [unsigned]"))
-            }
-        }
-        if let failure { throw AlreadyReported(failure) }
-    }
-}
-
-struct ShowProfile: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Print a profile's resolved values.")
-
-    @Argument(help: "Profile name.")
-    var name: String
-
-    @Flag(help: "Print JSON.")
-    var json = false
-
-    func run() throws {
-        let p: Profile
-        p = try Catalog.standard().load(name)
-        if json { return try JSONOut.print(p) }
-        Output.out("name:          \(p.name)  (\(p.source))")
-        Output.out("description:   \(p.description)")
-        Output.out("os type:       \(([p.osType] + p.osTypeFallbacks).joined(separator: " → "))")
-        Output.out("firmware:      \(p.firmware.rawValue)" + (p.tpm ? ", TPM 2.0" : "") + (p.secureBoot ? ", secure boot" : ""))
-        Output.out("cpus/memory:   \(p.cpus) CPU(s), \(p.memoryMB) MB, \(p.vramMB) MB \(p.graphics)")
-        Output.out("disk:          \(p.diskSize) on \(p.storageBus.rawValue.uppercased()), NIC \(p.nicType)")
-        Output.out("iso:           " + (p.iso.urls.isEmpty ? "none: --iso PATH" + (p.iso.note.map { " (\($0))" } ?? "") : p.iso.urls.joined(separator: "\n               ")))
-        Output.out("checksum:      \(p.iso.checksum ?? "none published")")
-        Output.out("signature:     \(p.iso.signature ?? (p.iso.keyFingerprint != nil ? "clearsigned checksum file" : "none published"))")
-        if let k = p.iso.keyFingerprint { Output.out("key:           \(k)\n               \(p.iso.keyURL ?? "")") }
-        Output.out("rdp port:      \(p.rdpPort)")
-        for f in p.forwards { Output.out("forward:       \(f.name) \(f.proto) \(f.hostPort) → \(f.guestPort)") }
     }
 }

@@ -1,0 +1,125 @@
+/// What `vmprov profiles check` found for one profile.
+public struct ProfileCheckResult: Sendable, Codable, Equatable {
+    /// One HEAD request: the installer (or its signature) on one mirror.
+    public struct Probe: Sendable, Codable, Equatable {
+        public var url: String
+        public var ok: Bool
+        /// `HTTP 200`-style outcome or the error.
+        public var detail: String
+    }
+    public var profile: String
+    /// `ok`, `failed`, or `skipped` (no download: the user supplies the ISO).
+    public var status: String
+    /// The installer's file name (resolved or pinned).
+    public var fileName: String?
+    public var version: String?
+    /// The folder that served the checksum file (release form).
+    public var folder: String?
+    public var checksumFile: String?
+    /// Who signed the checksum file, when it was signed.
+    public var signer: String?
+    public var probes: [Probe]
+    /// Why the check failed (or was skipped).
+    public var error: String?
+
+    public var failed: Bool { status == "failed" }
+}
+
+extension MachineCreator {
+    /// The key a profile's downloads are checked with: `keyring` (the user's, with `keyFingerprint` as pin), else the
+    /// profile's pinned key fetched into the cache and checked against its fingerprint. Returns (keyring, pin,
+    /// cleanup); both nil when no key is in play.
+    /// - Throws: `CreateError.download` when the profile's key cannot be fetched or is not the pinned one.
+    public func key(for p: Profile, keyring: String?, keyFingerprint: String?,
+                    log: (String) -> Void) throws(CreateError) -> (String?, String?, () -> Void) {
+        if keyring != nil || keyFingerprint != nil { return (keyring, keyFingerprint, {}) }
+        guard let fpr = p.iso.keyFingerprint, let url = p.iso.keyURL else { return (nil, nil, {}) }
+        let (path, cleanup) = try profileKey(fingerprint: fpr, url: url, log: log)
+        return (path, fpr, cleanup)
+    }
+
+    /// Resolves a release-form profile with its key (see `key(for:)`): `vmprov profiles show --resolve`.
+    /// - Throws: `CreateError.release` (or `.download` for the key).
+    public func resolveRelease(_ p: Profile, release: String?, keyring: String?, keyFingerprint: String?,
+                               noSignature: Bool, mirrorPrefix: String?,
+                               log: (String) -> Void) throws(CreateError) -> ResolvedRelease {
+        let (ring, pin, cleanup) = noSignature ? (nil, nil, {}) : try key(for: p, keyring: keyring, keyFingerprint: keyFingerprint, log: log)
+        defer { cleanup() }
+        do {
+            return try ReleaseResolver(downloader: downloader, mirrorPrefix: mirrorPrefix).resolve(
+                p, release: release, keyring: ring, pin: pin, noSignature: noSignature)
+        } catch { throw .release(error) }
+    }
+
+    /// Checks that a profile still works: its checksum file and signature are fetched and verified (release form:
+    /// resolved), and the installer is asked for (HEAD) on every mirror, as is a signature over the installer.
+    /// Never throws: failures are in the result.
+    public func check(_ p: Profile, keyring: String?, keyFingerprint: String?, mirrorPrefix: String?) -> ProfileCheckResult {
+        var result = ProfileCheckResult(profile: p.name, status: "ok", probes: [])
+        guard p.isDownloadable else {
+            result.status = "skipped"
+            result.error = "no download (--iso PATH)"
+            return result
+        }
+        func fail(_ text: String) -> ProfileCheckResult {
+            result.status = "failed"
+            result.error = text
+            return result
+        }
+        let urls: [String]
+        var fileName: String
+        do throws(CreateError) {
+            let (ring, pin, cleanup) = try key(for: p, keyring: keyring, keyFingerprint: keyFingerprint, log: { _ in })
+            defer { cleanup() }
+            if p.iso.isRelease {
+                let r: ResolvedRelease
+                do { r = try ReleaseResolver(downloader: downloader, mirrorPrefix: mirrorPrefix).resolve(
+                    p, release: nil, keyring: ring, pin: pin, noSignature: false) } catch { throw .release(error) }
+                urls = r.urls
+                fileName = r.fileName
+                result.version = r.version
+                result.folder = r.folder
+                result.checksumFile = r.checksumURL
+                result.signer = r.signer
+            } else {
+                let resolver = ReleaseResolver(downloader: downloader, mirrorPrefix: mirrorPrefix)
+                urls = p.iso.urls.map(resolver.rewrite)
+                do { fileName = try URLText.safeFileName(urls[0]) } catch { throw .download(error) }
+                if let text = p.iso.checksum {
+                    let spec: ChecksumSpec
+                    do { spec = try ChecksumSpec(text) } catch { throw .download(.verification(error)) }
+                    let signature = p.iso.signature.map { $0.replacingAll("{iso}", with: fileName) }
+                    let plan: VerificationPlan
+                    do {
+                        plan = try ChecksumResolver(downloader: downloader).plan(
+                            fileName: fileName, bases: urls,
+                            request: VerificationRequest(spec: spec, signature: signature, keyring: ring,
+                                                         pinnedFingerprint: pin, noSignature: ring == nil && pin == nil))
+                    } catch { throw .download(error) }
+                    plan.cleanup()
+                    result.checksumFile = plan.checksumSource
+                    result.signer = plan.signer
+                }
+            }
+        } catch {
+            return fail(error.description)
+        }
+        result.fileName = fileName
+        var probes = urls
+        if let sig = p.iso.signature, sig.contains("{iso}") {
+            probes += urls.map { URLText.resolve(sig.replacingAll("{iso}", with: fileName), against: $0) }
+        }
+        for url in probes {
+            do {
+                _ = try downloader.effectiveURL(of: url)
+                result.probes.append(.init(url: url, ok: true, detail: "reachable"))
+            } catch {
+                result.probes.append(.init(url: url, ok: false, detail: error.description))
+            }
+        }
+        if let bad = result.probes.first(where: { !$0.ok }) {
+            return fail("\(bad.url): \(bad.detail)")
+        }
+        return result
+    }
+}
