@@ -21,7 +21,9 @@ struct CreateCommandTests {
         /// Publishes `payload` where `profile`'s first URL points, with its checksum file and signature.
         /// Returns the local URL of the ISO.
         func publish(_ profile: Profile, payload: Data) throws -> String {
-            let url = profile.iso.urls[0]
+            // A release-form profile: a stand-in name in its current folder (create is given it with --iso-url).
+            let url = profile.iso.urls.first ?? (profile.iso.mirrors[0] + profile.iso.folder!
+                + profile.iso.pattern!.replacingOccurrences(of: "{version}", with: "1.0"))
             let path = String(url.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" })  // /dir/…/name.iso
             let name = String(path.split(separator: "/").last!)
             let folder = String(path.dropLast(name.count))

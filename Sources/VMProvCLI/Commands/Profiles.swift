@@ -105,7 +105,11 @@ struct ShowProfile: ParsableCommand {
         let pad = "\n               "
         if let pattern = p.iso.pattern {
             let locations = resolver.locations(p.iso, release: release ?? "{release}")
-            Output.out("iso:           newest \(pattern) listed in the signed \(p.iso.checksum ?? "") of"
+            var sums = p.iso.checksum ?? ""
+            if sums.hasPrefix("file:") { sums = String(sums.dropFirst(5)) }
+            let signedPart = p.iso.keyFingerprint != nil && !(p.iso.signature ?? "").contains("{iso}")
+            Output.out("iso:           newest \(pattern) listed in \(sums) "
+                + (signedPart ? "(signed part only)" : "(unsigned)") + " of"
                 + pad + (locations.first?.folders ?? []).joined(separator: pad))
             let archive = locations.dropFirst().flatMap(\.folders)
             if !archive.isEmpty { Output.out("archive:       " + archive.joined(separator: pad)) }
