@@ -120,7 +120,7 @@ struct ProfileTests {
     @Test(arguments: [
         ("  pattern: debian-{version}-amd64-netinst.iso", "  pattern: debian-13.7.0-amd64-netinst.iso", "iso.pattern", "exactly one {version}"),
         ("  pattern: debian-{version}-amd64-netinst.iso", "  pattern: a/{version}.iso", "iso.pattern", "exactly one {version}"),
-        ("  pattern: debian-{version}-amd64-netinst.iso", "  pattern: {version}-{version}.iso", "iso.pattern", "exactly one {version}"),
+        ("  pattern: debian-{version}-amd64-netinst.iso", "  pattern: \"{version}-{version}.iso\"", "iso.pattern", "exactly one {version}"),
         ("  pattern: debian-{version}-amd64-netinst.iso\n", "", "iso.mirrors", "needs iso.pattern"),
         ("  mirrors: [https://example.org/]\n", "", "iso.mirrors", "is required with iso.pattern"),
         ("  mirrors: [https://example.org/]", "  mirrors: [ftp://example.org/]", "iso.mirrors", "not an http(s) URL"),
@@ -128,7 +128,7 @@ struct ProfileTests {
         ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: ../x/", "iso.folder", "no leading / and no .."),
         ("  checksum: file:SHA512SUMS", "  checksum: sha256:\(String(repeating: "a", count: 64))", "iso.checksum", "must be file:NAME"),
         ("  checksum: file:SHA512SUMS", "  checksum: file:SHA512SUMS\n  urls: [https://example.org/a.iso]", "iso.urls", "not both"),
-        ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: [ftp://x/{release}/]", "iso.archive", "http(s) URL"),
+        ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: [\"ftp://x/{release}/\"]", "iso.archive", "http(s) URL"),
         ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: {a: b}", "iso.archive", "must be a list"),
         ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: [a, b]", "iso.folder", "must be a folder path"),
     ])
@@ -160,7 +160,8 @@ struct ProfileTests {
 
     /// The built-in profiles are the files in profiles/: regenerating the Swift source gives the same bytes.
     @Test func builtInProfilesAreGeneratedFromTheFiles() throws {
-        let out = TempDir().file("BuiltinProfiles.swift")
+        let dir = TempDir()
+        let out = dir.file("BuiltinProfiles.swift")
         let script = TestPaths.packageRoot.appendingPathComponent("scripts/gen-builtin-profiles").path
         let r = try run(which("python3") ?? "/usr/bin/python3", [script, out.path])
         #expect(r.status == 0, "\(r.output)")

@@ -208,7 +208,8 @@ public struct MachineCreator: Sendable {
         -> (String, Digest?, String, String, [String], ResolvedRelease?) {
         let p = req.profile
         var warnings: [String] = []
-        var urls = req.isoURL.map { [$0] } ?? p.iso.urls
+        let mirrors = ReleaseResolver(downloader: downloader, mirrorPrefix: req.mirrorPrefix)
+        var urls = req.isoURL.map { [$0] } ?? p.iso.urls.map(mirrors.rewrite)
         let specText = req.checksum ?? p.iso.checksum
         var userSpec: ChecksumSpec?
         if let text = req.checksum {
@@ -254,7 +255,7 @@ public struct MachineCreator: Sendable {
         var resolved: ResolvedRelease?
         if p.iso.isRelease, req.isoURL == nil, !(req.isoPath != nil && userOverride) {
             do {
-                let r = try ReleaseResolver(downloader: downloader, mirrorPrefix: req.mirrorPrefix).resolve(
+                let r = try mirrors.resolve(
                     p, release: req.release, keyring: keyring, pin: pin, noSignature: req.noSignature)
                 for note in r.notes { log(note) }
                 warnings += r.warnings

@@ -53,6 +53,8 @@ extension MachineCreator {
 
     /// Checks that a profile still works: its checksum file and signature are fetched and verified (release form:
     /// resolved), and the installer is asked for (HEAD) on every mirror, as is a signature over the installer.
+    /// `keyring`/`keyFingerprint` replace the pinned key of profiles whose publisher signs; unsigned profiles are
+    /// checked without a key (their result has no signer).
     /// Never throws: failures are in the result.
     public func check(_ p: Profile, keyring: String?, keyFingerprint: String?, mirrorPrefix: String?) -> ProfileCheckResult {
         var result = ProfileCheckResult(profile: p.name, status: "ok", probes: [])
@@ -69,7 +71,9 @@ extension MachineCreator {
         let urls: [String]
         var fileName: String
         do throws(CreateError) {
-            let (ring, pin, cleanup) = try key(for: p, keyring: keyring, keyFingerprint: keyFingerprint, log: { _ in })
+            // A keyring replaces the pinned keys; a profile whose publisher signs nothing has nothing to check with it.
+            let (ring, pin, cleanup) = p.isSigned
+                ? try key(for: p, keyring: keyring, keyFingerprint: keyFingerprint, log: { _ in }) : (nil, nil, {})
             defer { cleanup() }
             if p.iso.isRelease {
                 let r: ResolvedRelease

@@ -145,6 +145,7 @@ public struct ReleaseResolver: Sendable {
         var searched: [String] = []
         var available: [String] = []
         var failure: DownloadError?
+        var missing: [AttemptRecord] = []
         for location in locations(iso, release: release) {
             // The checksum file from the first mirror that has it.
             var body: [UInt8]?
@@ -169,6 +170,8 @@ public struct ReleaseResolver: Sendable {
                 // A folder that is not there (yet, or any more) is skipped; a network failure is kept for the end.
                 if !allNotFound || attempts.contains(where: { $0.kind != .notFound }) {
                     failure = failure ?? .failed(attempts: attempts, allNotFound: false)
+                } else {
+                    missing += attempts
                 }
                 continue
             }
@@ -214,7 +217,7 @@ public struct ReleaseResolver: Sendable {
             throw .releaseNotFound(release: release, searched: searched, available: available)
         }
         throw .download(failure ?? .notFound(
-            what: "the checksum file", underlying: .failed(attempts: [], allNotFound: true),
+            what: "the checksum file", underlying: .failed(attempts: missing, allNotFound: true),
             hint: "No folder of the \(profile.name) profile holds \(checksumRef) (searched \(searched.joined(separator: ", "))); "
                 + "the publisher's layout may have changed."))
     }
