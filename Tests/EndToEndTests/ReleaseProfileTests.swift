@@ -288,6 +288,25 @@ struct ReleaseProfileTests {
         #expect(failed.last?.probes.filter { !$0.ok }.count == 1)
     }
 
+    /// Arch's sha256sums.txt is unsigned: a newer name planted in it still needs the ISO's own signature by the
+    /// pinned key, so the download is refused and nothing is left.
+    @Test func aNamePlantedInArchsUnsignedListStillNeedsTheISOSignature() throws {
+        let m = try PublisherMirror()
+        let stranger = try TestKey(name: "stranger")
+        let p = try ProfileCatalog(folders: [Self.profilesDir]).load("arch")
+        let planted = Self.file(p, "2026.11.01")
+        for f in m.folders(p) {
+            try m.publish(p, names: [Self.file(p, "2026.10.01"), planted], in: f)
+            m.nginx.add(f + planted + ".sig", bytes: try stranger.sign(m.nginx.root.file(f + planted), .detachedBinary))
+        }
+        let out = TempDir()
+        let r = try vmprov(["create", "--profile", "arch", "--dir", out.path, "--disk-size", "64M",
+                            "--keyring", m.key.publicKey.path], environment: Self.env(m))
+        #expect(r.status == 65, "\(r.output)")
+        #expect(r.stderr.contains(planted), "\(r.stderr)")
+        #expect(leftovers(out).isEmpty)
+    }
+
     /// An installed binary outside the source tree knows every profile (built-in), and a file overrides by name.
     @Test func builtInProfilesTravelWithTheBinary() throws {
         let elsewhere = TempDir()

@@ -9,6 +9,7 @@ import VBoxXML
 /// the profiles built into the binary (`BuiltinProfiles`, generated from `profiles/*.yaml`). The first source that
 /// has a name wins, so a file overrides the built-in profile of the same name.
 public struct ProfileCatalog: Sendable {
+    /// Folders searched in order, before the built-in profiles.
     public var folders: [String]
     /// Whether the built-in profiles are searched after the folders.
     public var includeBuiltins: Bool
@@ -31,7 +32,9 @@ public struct ProfileCatalog: Sendable {
 
     /// One profile source: a file, or a built-in text (`path` is then `built-in:NAME`).
     public struct Entry: Sendable {
+        /// The profile's name (the file name without `.yaml`).
         public var name: String
+        /// The file, or `built-in:NAME`.
         public var path: String
         /// The YAML of a built-in profile; nil for a file.
         public var text: String?

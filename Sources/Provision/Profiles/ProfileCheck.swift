@@ -2,26 +2,33 @@
 public struct ProfileCheckResult: Sendable, Codable, Equatable {
     /// One HEAD request: the installer (or its signature) on one mirror.
     public struct Probe: Sendable, Codable, Equatable {
+        /// The URL asked for (HEAD).
         public var url: String
+        /// Whether it answered below HTTP 400.
         public var ok: Bool
         /// `HTTP 200`-style outcome or the error.
         public var detail: String
     }
+    /// The profile's name.
     public var profile: String
     /// `ok`, `failed`, or `skipped` (no download: the user supplies the ISO).
     public var status: String
     /// The installer's file name (resolved or pinned).
     public var fileName: String?
+    /// The resolved `{version}` (release form).
     public var version: String?
     /// The folder that served the checksum file (release form).
     public var folder: String?
+    /// The checksum file that was read and verified.
     public var checksumFile: String?
     /// Who signed the checksum file, when it was signed.
     public var signer: String?
+    /// Every HEAD request, in order.
     public var probes: [Probe]
     /// Why the check failed (or was skipped).
     public var error: String?
 
+    /// Whether the check failed (skipped is not a failure).
     public var failed: Bool { status == "failed" }
 }
 

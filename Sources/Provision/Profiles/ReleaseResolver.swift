@@ -34,6 +34,7 @@ public enum ReleaseError: Error, Sendable, CustomStringConvertible {
     /// `--release` names a version no searched folder holds.
     case releaseNotFound(release: String, searched: [String], available: [String])
 
+    /// What went wrong, where, and what to do.
     public var description: String {
         switch self {
         case let .download(e): return e.description
@@ -62,6 +63,7 @@ public struct ReleaseResolver: Sendable {
     /// the publishers'); from `VMPROV_TEST_MIRROR_PREFIX`.
     public var mirrorPrefix: String?
 
+    /// A resolver fetching with `downloader` (its TLS, proxy and size rules apply to every small file).
     public init(downloader: Downloader, mirrorPrefix: String? = nil) {
         self.downloader = downloader
         self.mirrorPrefix = mirrorPrefix
@@ -71,6 +73,7 @@ public struct ReleaseResolver: Sendable {
     public struct Location: Sendable, Equatable {
         /// The folder's URL on each mirror, each ending in `/`.
         public var folders: [String]
+        /// Whether this is one of the profile's `archive` folders (not the current one).
         public var isArchive: Bool
     }
 
