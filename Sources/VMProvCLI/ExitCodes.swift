@@ -193,6 +193,18 @@ extension CreateError: HasExitCode {
         case let .settings(e): return e.exitCode
         case .check: return VMProvExit.dataError
         case let .io(e): return e.exitCode
+        case let .release(e): return e.exitCode
+        }
+    }
+}
+
+extension ReleaseError: HasExitCode {
+    /// Downloads and signatures as their own errors; no or ambiguous match 65; a `--release` nowhere found 66.
+    public var exitCode: Int32 {
+        switch self {
+        case let .download(e): return e.exitCode
+        case .noMatch, .ambiguous: return VMProvExit.dataError
+        case .releaseNotFound: return VMProvExit.noInput
         }
     }
 }

@@ -25,7 +25,7 @@ struct ProfileTests {
         let text = try String(contentsOfFile: Self.shipped + "/ubuntu.yaml", encoding: .utf8)
             .replacingOccurrences(of: "cpus: 2", with: "cpus: 6")
         dir.write("ubuntu.yaml", text)
-        let catalog = ProfileCatalog.standard(extra: dir.path, executable: TestPaths.vmprov.path)
+        let catalog = ProfileCatalog.standard(extra: dir.path)
         #expect(try catalog.load("ubuntu").cpus == 6)
         #expect(catalog.files().contains { $0.name == "debian" })
     }
@@ -97,5 +97,89 @@ struct ProfileTests {
         #expect(OpenPGPKeys.primaryFingerprints(Array(bytes(keys.appendingPathComponent("ubuntu-keyring-2012-cdimage.gpg"))))
             .contains("843938DF228D22F7B3742BC0D94AA3F0EFE21092"))
         #expect(OpenPGPKeys.primaryFingerprints(Array("not a key".utf8)).isEmpty)
+    }
+
+    static let release = """
+    name: t
+    description: test
+    os_type: Debian_64
+    firmware: bios
+    cpus: 1
+    memory_mb: 1024
+    disk_size: 8G
+    iso:
+      mirrors: [https://example.org/]
+      folder: debian-cd/current/amd64/iso-cd/
+      archive: ["cdimage/archive/{release}/amd64/iso-cd/"]
+      pattern: debian-{version}-amd64-netinst.iso
+      checksum: file:SHA512SUMS
+
+    """
+
+    @Test func theReleaseForm() throws {
+        let p = try ProfileLoader.parse(Self.release, source: "t.yaml")
+        #expect(p.iso.isRelease && p.isDownloadable && p.iso.urls.isEmpty && p.iso.archive.count == 1)
+    }
+
+    @Test(arguments: [
+        ("  pattern: debian-{version}-amd64-netinst.iso", "  pattern: debian-13.7.0-amd64-netinst.iso", "iso.pattern", "exactly one {version}"),
+        ("  pattern: debian-{version}-amd64-netinst.iso", "  pattern: a/{version}.iso", "iso.pattern", "exactly one {version}"),
+        ("  pattern: debian-{version}-amd64-netinst.iso", "  pattern: \"{version}-{version}.iso\"", "iso.pattern", "exactly one {version}"),
+        ("  pattern: debian-{version}-amd64-netinst.iso\n", "", "iso.mirrors", "needs iso.pattern"),
+        ("  mirrors: [https://example.org/]\n", "", "iso.mirrors", "is required with iso.pattern"),
+        ("  mirrors: [https://example.org/]", "  mirrors: [ftp://example.org/]", "iso.mirrors", "not an http(s) URL"),
+        ("  folder: debian-cd/current/amd64/iso-cd/\n", "", "iso.folder", "is required with iso.pattern"),
+        ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: ../x/", "iso.folder", "no leading / and no .."),
+        ("  checksum: file:SHA512SUMS", "  checksum: sha256:\(String(repeating: "a", count: 64))", "iso.checksum", "must be file:NAME"),
+        ("  checksum: file:SHA512SUMS", "  checksum: file:SHA512SUMS\n  urls: [https://example.org/a.iso]", "iso.urls", "not both"),
+        ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: [\"ftp://x/{release}/\"]", "iso.archive", "http(s) URL"),
+        ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: {a: b}", "iso.archive", "must be a list"),
+        ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: [a, b]", "iso.folder", "must be a folder path"),
+    ])
+    func badReleaseFormsNameTheKey(original: String, replacement: String, key: String, message: String) {
+        let text = Self.release.replacingOccurrences(of: original, with: replacement)
+        #expect(text != Self.release)
+        do {
+            _ = try ProfileLoader.parse(text, source: "bad.yaml")
+            Issue.record("accepted: \(replacement)")
+        } catch {
+            #expect(error.key == key, "\(error)")
+            #expect(error.description.contains(message), "\(error)")
+        }
+    }
+
+    @Test func versionsMatchOnlyDigitsAndDotsAndOrderNumerically() {
+        let pattern = "debian-{version}-amd64-netinst.iso"
+        #expect(ReleaseResolver.version(of: "debian-13.7.0-amd64-netinst.iso", pattern: pattern) == "13.7.0")
+        for other in ["debian-edu-13.7.0-amd64-netinst.iso", "debian-mac-13.7.0-amd64-netinst.iso",
+                      "debian-13.7.0-amd64-DVD-1.iso", "debian--amd64-netinst.iso", "debian-13..7-amd64-netinst.iso",
+                      "debian-13.7.-amd64-netinst.iso", "debian-１３.7-amd64-netinst.iso", "debian-amd64-netinst.iso"] {
+            #expect(ReleaseResolver.version(of: other, pattern: pattern) == nil, "\(other)")
+        }
+        #expect(ReleaseResolver.compare("24.04.5.1", "24.04.5") == 1)
+        #expect(ReleaseResolver.compare("13.10.0", "13.9.0") == 1)
+        #expect(ReleaseResolver.compare("13.7", "13.7.0") == 0)
+        #expect(ReleaseResolver.compare("2026.09.01", "2026.10.01") == -1)
+    }
+
+    /// The built-in profiles are the files in profiles/: regenerating the Swift source gives the same bytes.
+    @Test func builtInProfilesAreGeneratedFromTheFiles() throws {
+        let dir = TempDir()
+        let out = dir.file("BuiltinProfiles.swift")
+        let script = TestPaths.packageRoot.appendingPathComponent("scripts/gen-builtin-profiles").path
+        let r = try run(which("python3") ?? "/usr/bin/python3", [script, out.path])
+        #expect(r.status == 0, "\(r.output)")
+        let checkedIn = TestPaths.packageRoot.appendingPathComponent("Sources/Provision/Profiles/BuiltinProfiles.swift")
+        #expect(bytes(out) == bytes(checkedIn), "run scripts/gen-builtin-profiles after editing profiles/*.yaml")
+        // And each built-in text is its file, loading to the same profile.
+        let files = ProfileCatalog(folders: [Self.shipped])
+        let builtins = ProfileCatalog(folders: [], includeBuiltins: true)
+        #expect(builtins.files().map(\.name) == files.files().map(\.name))
+        for (name, text) in BuiltinProfiles.all {
+            #expect(text + "\n" == (try String(contentsOfFile: Self.shipped + "/\(name).yaml", encoding: .utf8)))
+            var fromFile = try files.load(name)
+            fromFile.source = "built-in:\(name)"
+            #expect(try builtins.load(name) == fromFile)
+        }
     }
 }

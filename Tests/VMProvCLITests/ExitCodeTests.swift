@@ -101,6 +101,16 @@ struct ExitCodeTests {
         case .settings: "settings"
         case .check: "check"
         case .io: "io"
+        case .release: "release"
+        }
+    }
+
+    static func name(_ e: ReleaseError) -> String {
+        switch e {
+        case .download: "download"
+        case .noMatch: "noMatch"
+        case .ambiguous: "ambiguous"
+        case .releaseNotFound: "releaseNotFound"
         }
     }
 
@@ -162,7 +172,8 @@ struct ExitCodeTests {
         "DownloadError": ["unsupportedScheme", "failed", "verification", "signature", "io", "exists", "tooLarge",
                           "curlUnavailable", "cache", "badFileName", "unsafeFile", "oversize", "curlOption", "busy",
                           "notFound"],
-        "CreateError": ["exists", "invalid", "download", "settings", "check", "io"],
+        "CreateError": ["exists", "invalid", "download", "settings", "check", "io", "release"],
+        "ReleaseError": ["download", "noMatch", "ambiguous", "releaseNotFound"],
         "VirtualBoxError": ["missing", "failed", "unparsable", "timedOut", "interrupted"],
         "RunnerError": ["noMachine", "registration", "virtualBox", "headlessStartFailed", "signals", "setting"],
         "SetupError": ["data", "usage", "notFound", "unavailable"],
@@ -247,6 +258,13 @@ struct ExitCodeTests {
         create(.check(path: "a.vbox", [Finding(severity: .error, location: "Machine", message: "bad")]), 65)
         create(.io(enoent), 66)
         create(.io(eacces), 74)
+        create(.release(.ambiguous(checksumFile: "SHA256SUMS", pattern: "a-{version}.iso", candidates: ["a-1.iso", "a-1.0.iso"])), 65)
+
+        func release(_ e: ReleaseError, _ code: Int32) { s.append(Sample(type: "ReleaseError", name: name(e), error: e, expected: code)) }
+        release(.download(.busy(path: "a.iso")), 75)
+        release(.noMatch(checksumFile: "SHA256SUMS", pattern: "a-{version}.iso", listed: []), 65)
+        release(.ambiguous(checksumFile: "SHA256SUMS", pattern: "a-{version}.iso", candidates: []), 65)
+        release(.releaseNotFound(release: "1.0", searched: ["http://m/"], available: []), 66)
 
         func virtualBox(_ e: VirtualBoxError, _ code: Int32) { s.append(Sample(type: "VirtualBoxError", name: name(e), error: e, expected: code)) }
         virtualBox(vbox, 69)

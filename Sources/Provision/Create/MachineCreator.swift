@@ -23,6 +23,11 @@ public struct CreateRequest: Sendable {
     public var keyFingerprint: String?
     /// Check no signature even where the publisher signs (the summary says so).
     public var noSignature = false
+    /// A release-form profile: the version to pin (`--release`); the archive folders are searched after the
+    /// current one. Nil takes the highest version in the current folder.
+    public var release: String?
+    /// Test-only mirror rewrite for release-form profiles (`ReleaseResolver.mirrorPrefix`).
+    public var mirrorPrefix: String?
     public var memoryMB: Int?
     public var cpus: Int?
     public var diskSize: String?
@@ -55,6 +60,8 @@ public struct CreateReport: Sendable {
     public var warnings: [String]
     public var findings: [Finding]
     public var guestAdditions: String?
+    /// How a release-form profile was resolved (which file, which folder served it).
+    public var release: ResolvedRelease?
 }
 
 /// Why create failed; nothing is left in the target folder.
@@ -65,9 +72,12 @@ public enum CreateError: Error, Sendable, CustomStringConvertible {
     case settings(VBoxXMLError)
     case check(path: String, [Finding])
     case io(IOError)
+    /// A release-form profile could not be resolved through its checksum file.
+    case release(ReleaseError)
 
     public var description: String {
         switch self {
+        case let .release(e): return e.description
         case let .exists(path):
             return "\(path) exists already; vmprov never overwrites a machine folder. Choose another --name or --dir, "
                 + "or pass --force to replace it."
@@ -106,12 +116,18 @@ public struct ObtainedISO: Sendable, Equatable {
     public var signatureOutcome: String
     /// Warnings for the user (an unverified file, a cache note …).
     public var warnings: [String]
+    /// Where the bytes came from.
     public var origin: Origin
     /// The URL the bytes came from (nil for a local file, or when not reported).
     public var url: String?
+    /// The release a release-form profile resolved to (its file, version and the folder that served it), nil for
+    /// pinned URLs and local files.
+    public var release: ResolvedRelease?
 
+    /// An obtained installer; see the properties.
     public init(path: String, digest: Digest?, checksumOutcome: String, signatureOutcome: String, warnings: [String],
-                origin: Origin, url: String? = nil) {
+                origin: Origin, url: String? = nil, release: ResolvedRelease? = nil) {
+        self.release = release
         self.path = path
         self.digest = digest
         self.checksumOutcome = checksumOutcome
@@ -240,7 +256,7 @@ public struct MachineCreator: Sendable {
                             diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: iso.digest,
                             checksumOutcome: iso.checksumOutcome, signatureOutcome: iso.signatureOutcome,
                             warnings: iso.warnings,
-                            findings: findings, guestAdditions: req.guestAdditions)
+                            findings: findings, guestAdditions: req.guestAdditions, release: iso.release)
     }
 
     /// Fetches (or checks) the installer. Returns where it is, its digest, how it was verified and where it came from.
@@ -251,7 +267,8 @@ public struct MachineCreator: Sendable {
     func obtainISO(_ req: CreateRequest, log: (String) -> Void) throws(CreateError) -> ObtainedISO {
         let p = req.profile
         var warnings: [String] = []
-        let urls = req.isoURL.map { [$0] } ?? p.iso.urls
+        let mirrors = ReleaseResolver(downloader: downloader, mirrorPrefix: req.mirrorPrefix)
+        var urls = req.isoURL.map { [$0] } ?? p.iso.urls.map(mirrors.rewrite)
         let specText = req.checksum ?? p.iso.checksum
         var userSpec: ChecksumSpec?
         if let text = req.checksum {
@@ -263,9 +280,10 @@ public struct MachineCreator: Sendable {
         case .digest?, .none?: userOverride = true
         default: userOverride = false
         }
-        // `{iso}` in a signature name stands for the ISO's file name (Arch: `{iso}.sig`).
-        let isoFileName = req.isoPath.map { String($0.split(separator: "/").last ?? "") } ?? urls.first.map(URLText.fileName) ?? ""
-        var signature = p.iso.signature.map { $0.replacingAll("{iso}", with: isoFileName) }
+        if req.release != nil && (!p.iso.isRelease || req.isoURL != nil) {
+            throw .invalid("--release needs a profile in the release form (iso.pattern) and no --iso-url: the \(p.name) "
+                + "profile " + (p.iso.isRelease ? "was given --iso-url" : "pins its URLs") + ".")
+        }
         var keyring = req.keyring
         var pin = req.keyFingerprint
         var keyFolder: TempFolder?  // a key fetched without a cache lives here until obtainISO returns
@@ -280,7 +298,6 @@ public struct MachineCreator: Sendable {
                 + "(\(p.iso.keyFingerprint ?? "none")) is not used for a fingerprint you name.")
         }
         if req.noSignature || userOverride {
-            signature = nil
         } else if signedByPublisher, keyring == nil, let fpr = p.iso.keyFingerprint {
             // The profile's key: fetched once into the cache and checked against its fingerprint, each time.
             pin = pin ?? fpr
@@ -293,6 +310,22 @@ public struct MachineCreator: Sendable {
         let userKey = req.keyring != nil || req.keyFingerprint != nil
         let noSignature = req.noSignature || (!signedByPublisher && !userKey)
 
+        // A release folder and pattern: the installer's name from the publisher's signed checksum file.
+        var resolved: ResolvedRelease?
+        if p.iso.isRelease, req.isoURL == nil, !(req.isoPath != nil && userOverride) {
+            do {
+                let r = try mirrors.resolve(
+                    p, release: req.release, keyring: keyring, pin: pin, noSignature: req.noSignature)
+                for note in r.notes { log(note) }
+                warnings += r.warnings
+                urls = r.urls
+                resolved = r
+            } catch { throw .release(error) }
+        }
+        // `{iso}` in a signature name stands for the ISO's file name (Arch: `{iso}.sig`).
+        let isoFileName = req.isoPath.map { String($0.split(separator: "/").last ?? "") } ?? urls.first.map(URLText.fileName) ?? ""
+        let signature = req.noSignature || userOverride ? nil : p.iso.signature.map { $0.replacingAll("{iso}", with: isoFileName) }
+
         if let local = req.isoPath {
             var st = stat()
             guard stat(local, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -303,7 +336,7 @@ public struct MachineCreator: Sendable {
                     + "publishes none); pass --checksum sha256:HEX from the download page to check it.")
                 return ObtainedISO(path: local, digest: nil, checksumOutcome: "not verified (no checksum known)",
                                    signatureOutcome: "none (the publisher signs nothing)", warnings: warnings,
-                                   origin: .local)
+                                   origin: .local, release: resolved)
             }
             let spec: ChecksumSpec
             do { spec = try ChecksumSpec(specText) } catch { throw .download(.verification(error)) }
@@ -324,11 +357,11 @@ public struct MachineCreator: Sendable {
             }
             guard let actual = verified else {
                 return ObtainedISO(path: local, digest: nil, checksumOutcome: "not verified (--checksum none)",
-                                   signatureOutcome: "none", warnings: warnings, origin: .local)
+                                   signatureOutcome: "none", warnings: warnings, origin: .local, release: resolved)
             }
             return ObtainedISO(path: local, digest: actual, checksumOutcome: "\(actual) verified" + source(plan),
                                signatureOutcome: signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature),
-                               warnings: warnings, origin: .local)
+                               warnings: warnings, origin: .local, release: resolved)
         }
 
         guard !urls.isEmpty else {
@@ -390,7 +423,7 @@ public struct MachineCreator: Sendable {
                            signatureOutcome: signatureLine(plan, signed: signedByPublisher, noSignature: req.noSignature),
                            warnings: warnings,
                            origin: report.fromCache ? .cache : report.alreadyPresent ? .alreadyDownloaded : .downloaded,
-                           url: report.url)
+                           url: report.url, release: resolved)
     }
 
     /// Removes what a failed download of `create` left: the `.corrupt` copy of a checksum mismatch (in the cache's

@@ -4,30 +4,48 @@ import Basics
 
 /// One OS profile (`profiles/NAME.yaml`), as read and checked.
 public struct Profile: Sendable, Codable, Equatable {
-    public var name: String
-    public var description: String
+    public var name: String = ""
+    public var description: String = ""
     /// VirtualBox guest OS type, then ids for hosts too old to know it.
-    public var osType: String
-    public var osTypeFallbacks: [String]
-    public var firmware: FirmwareKind
-    public var secureBoot: Bool
-    public var tpm: Bool
-    public var cpus: Int
-    public var memoryMB: Int
-    public var vramMB: Int
-    public var graphics: String
-    public var diskSize: String
-    public var nicType: String
-    public var storageBus: StorageBus
-    public var iso: ISOSource
-    public var rdpPort: String
-    public var forwards: [ForwardSpec]
-    /// Where the profile was read from.
-    public var source: String
+    public var osType: String = ""
+    public var osTypeFallbacks: [String] = []
+    public var firmware: FirmwareKind = .bios
+    public var secureBoot = false
+    public var tpm = false
+    public var cpus = 1
+    /// Memory in MiB.
+    public var memoryMB = 1024
+    /// Video memory in MiB.
+    public var vramMB = 16
+    public var graphics = "VMSVGA"
+    public var diskSize = ""
+    public var nicType = "82540EM"
+    public var storageBus: StorageBus = .sata
+    public var iso = ISOSource()
+    public var rdpPort = "3389"
+    public var forwards: [ForwardSpec] = []
+    /// Where the profile was read from (a file path, or `built-in:NAME`).
+    public var source: String = ""
 
+    /// An empty profile with every default; `ProfileLoader` fills it from YAML.
+    public init() {}
+
+    /// Where the installer comes from: one pinned URL per mirror (`urls`), or a release folder and a file-name
+    /// pattern resolved through the publisher's signed checksum file (`mirrors` + `folder` + `pattern`).
     public struct ISOSource: Sendable, Codable, Equatable {
-        /// Download URLs, mirrors in order; empty when the user must give `--iso PATH` (Windows).
-        public var urls: [String]
+        /// Download URLs, mirrors in order; empty when the user must give `--iso PATH` (Windows) or when the
+        /// profile names a release folder instead.
+        public var urls: [String] = []
+        /// Base URLs of mirrors that each hold the publisher's tree (release form), in order.
+        public var mirrors: [String] = []
+        /// The current release folder, relative to each mirror (`debian-cd/current/amd64/iso-cd/`).
+        public var folder: String?
+        /// Fallback folders (the publisher's archive): relative to each mirror or absolute http(s) URLs; `{release}`
+        /// stands for the `--release` asked for (folders with it are tried only then).
+        public var archive: [String] = []
+        /// The installer's file name with one `{version}` (digits and dots), matched against the signed checksum
+        /// file's entries: `debian-{version}-amd64-netinst.iso`.
+        public var pattern: String?
         /// A checksum spec (see `ChecksumSpec`); nil when the publisher gives none.
         public var checksum: String?
         /// A detached signature (relative to the ISO's folder), when the publisher signs.
@@ -37,17 +55,26 @@ public struct Profile: Sendable, Codable, Equatable {
         public var keyURL: String?
         /// Where a person gets the ISO when there is no URL.
         public var note: String?
+
+        /// No source: every list empty, every reference nil.
+        public init() {}
+
+        /// Whether the profile names a release folder and pattern rather than pinned URLs.
+        public var isRelease: Bool { pattern != nil }
     }
 
     public struct ForwardSpec: Sendable, Codable, Equatable {
-        public var name: String
-        public var proto: String
-        public var hostPort: Int
-        public var guestPort: Int
+        public var name: String = ""
+        public var proto: String = "tcp"
+        public var hostPort: Int = 0
+        public var guestPort: Int = 0
     }
 
     /// The disk size in bytes.
     public var diskBytes: UInt64? { SizeText.parse(diskSize) }
+
+    /// Whether the profile downloads anything (pinned URLs or a release folder).
+    public var isDownloadable: Bool { !iso.urls.isEmpty || iso.isRelease }
 
     /// Whether the publisher signs what this profile downloads.
     public var isSigned: Bool {
@@ -74,20 +101,215 @@ public struct ProfileError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// Reads profiles strictly: an unknown key, a wrong type or a bad value is an error naming file and key.
+/// One key of a profile mapping, declared once: its name, what it takes (for messages), whether it is required,
+/// and how its YAML node is checked and stored. A new profile key is a property on `Profile` plus one line in
+/// `ProfileLoader.fields` (or `isoFields`, `forwardFields`).
+struct ProfileField<Root>: Sendable {
+    let key: String
+    /// What the key takes, for "is required (…)" and "must be a …" messages.
+    let expects: String
+    let required: Bool
+    /// Decodes `node` into `root`; `path` is the key's full path (`iso.urls`, `forwards[0].host_port`).
+    let apply: @Sendable (inout Root, Node, _ path: String, _ file: String) throws(ProfileError) -> Void
+
+    /// A scalar read by `read` (which returns the value or throws naming the path) and stored at `keyPath`.
+    static func value<V>(_ key: String, _ keyPath: WritableKeyPath<Root, V> & Sendable, _ expects: String,
+                         required: Bool = false,
+                         _ read: @escaping @Sendable (String, String, String) throws(ProfileError) -> V) -> ProfileField {
+        ProfileField(key: key, expects: expects, required: required) { (root: inout Root, node: Node, path: String, file: String) throws(ProfileError) in
+            guard let s = node.scalar?.string else {
+                throw ProfileError(file: file, key: path, message: "must be a \(expects), not a list or mapping")
+            }
+            root[keyPath: keyPath] = try read(s, path, file)
+        }
+    }
+
+    /// A string; `check` returns a message when the value is not acceptable.
+    static func string(_ key: String, _ keyPath: WritableKeyPath<Root, String> & Sendable, _ expects: String = "string",
+                       required: Bool = false, check: @escaping @Sendable (String) -> String? = { _ in nil }) -> ProfileField {
+        value(key, keyPath, expects, required: required) { (s, path, file) throws(ProfileError) in
+            if let problem = check(s) { throw ProfileError(file: file, key: path, message: "\"\(s)\" \(problem)") }
+            return s
+        }
+    }
+
+    /// An optional string; `transform` normalises it (fingerprints lose spaces).
+    static func optional(_ key: String, _ keyPath: WritableKeyPath<Root, String?> & Sendable, _ expects: String = "string",
+                         transform: @escaping @Sendable (String) -> String = { $0 }) -> ProfileField {
+        value(key, keyPath, expects) { (s, _, _) throws(ProfileError) in transform(s) }
+    }
+
+    /// An integer in `range`.
+    static func int(_ key: String, _ keyPath: WritableKeyPath<Root, Int> & Sendable, _ range: ClosedRange<Int>,
+                    required: Bool = false) -> ProfileField {
+        value(key, keyPath, "integer", required: required) { (s, path, file) throws(ProfileError) in
+            guard let v = Int(s) else { throw ProfileError(file: file, key: path, message: "\"\(s)\" is not an integer") }
+            guard range.contains(v) else {
+                throw ProfileError(file: file, key: path, message: "\(v) is outside \(range.lowerBound)-\(range.upperBound)")
+            }
+            return v
+        }
+    }
+
+    /// `true` or `false`.
+    static func bool(_ key: String, _ keyPath: WritableKeyPath<Root, Bool> & Sendable) -> ProfileField {
+        value(key, keyPath, "true or false") { (s, path, file) throws(ProfileError) in
+            switch s {
+            case "true": return true
+            case "false": return false
+            default: throw ProfileError(file: file, key: path, message: "\"\(s)\" is not true or false")
+            }
+        }
+    }
+
+    /// One of an enumeration's raw values (case-insensitive).
+    static func choice<E: RawRepresentable & Sendable>(_ key: String, _ keyPath: WritableKeyPath<Root, E> & Sendable,
+                                                       _ expects: String, required: Bool = false) -> ProfileField
+        where E.RawValue == String {
+        value(key, keyPath, expects, required: required) { (s, path, file) throws(ProfileError) in
+            guard let v = E(rawValue: s.lowercased()) else {
+                throw ProfileError(file: file, key: path, message: "\"\(s)\" is not \(expects)")
+            }
+            return v
+        }
+    }
+
+    /// A list of strings; `check` returns a message for an unacceptable item.
+    static func strings(_ key: String, _ keyPath: WritableKeyPath<Root, [String]> & Sendable,
+                        check: @escaping @Sendable (String) -> String? = { _ in nil }) -> ProfileField {
+        ProfileField(key: key, expects: "list of strings", required: false) { (root: inout Root, node: Node, path: String, file: String) throws(ProfileError) in
+            guard let seq = node.sequence else { throw ProfileError(file: file, key: path, message: "must be a list") }
+            var out: [String] = []
+            for item in seq {
+                guard let s = item.scalar?.string else {
+                    throw ProfileError(file: file, key: path, message: "list items must be strings")
+                }
+                if let problem = check(s) { throw ProfileError(file: file, key: path, message: "\"\(s)\" \(problem)") }
+                out.append(s)
+            }
+            root[keyPath: keyPath] = out
+        }
+    }
+
+    /// A nested mapping decoded by its own fields.
+    static func mapping<Sub>(_ key: String, _ keyPath: WritableKeyPath<Root, Sub> & Sendable, _ expects: String,
+                             fields: [ProfileField<Sub>], required: Bool = false) -> ProfileField {
+        ProfileField(key: key, expects: expects, required: required) { (root: inout Root, node: Node, path: String, file: String) throws(ProfileError) in
+            guard let m = node.mapping else { throw ProfileError(file: file, key: path, message: "must be a \(expects)") }
+            try ProfileLoader.decode(m, fields: fields, into: &root[keyPath: keyPath], prefix: path + ".", file: file)
+        }
+    }
+
+    /// A list of mappings, each decoded by `fields` from `element`; `check` returns a message for a bad item.
+    static func list<Sub>(_ key: String, _ keyPath: WritableKeyPath<Root, [Sub]> & Sendable, element: Sub,
+                          fields: [ProfileField<Sub>], check: @escaping @Sendable (Sub) -> String? = { _ in nil })
+        -> ProfileField where Sub: Sendable {
+        ProfileField(key: key, expects: "list of mappings", required: false) { (root: inout Root, node: Node, path: String, file: String) throws(ProfileError) in
+            guard let seq = node.sequence else { throw ProfileError(file: file, key: path, message: "must be a list") }
+            var out: [Sub] = []
+            for (n, item) in seq.enumerated() {
+                let itemPath = "\(path)[\(n)]"
+                guard let m = item.mapping else { throw ProfileError(file: file, key: itemPath, message: "must be a mapping") }
+                var value = element
+                try ProfileLoader.decode(m, fields: fields, into: &value, prefix: itemPath + ".", file: file)
+                if let problem = check(value) { throw ProfileError(file: file, key: itemPath, message: problem) }
+                out.append(value)
+            }
+            root[keyPath: keyPath] = out
+        }
+    }
+}
+
+/// Reads profiles strictly and declaratively: every key is declared once in a field table (`fields`, `isoFields`,
+/// `forwardFields`); an unknown key, a wrong type or a bad value is an error naming the file and the key's path.
 public enum ProfileLoader {
-    static let topKeys: [String: String] = [
-        "name": "string", "description": "string", "os_type": "string", "os_type_fallbacks": "list of strings",
-        "firmware": "bios or efi", "secure_boot": "true or false", "tpm": "true or false", "cpus": "integer",
-        "memory_mb": "integer", "vram_mb": "integer", "graphics": "VMSVGA, VBoxSVGA or VBoxVGA",
-        "disk_size": "size such as 25G", "nic_type": "adapter type such as 82540EM", "storage_bus": "sata or ide",
-        "iso": "mapping", "rdp_port": "port or range", "forwards": "list of mappings",
+    static let nics: Set<String> = ["Am79C970A", "Am79C973", "Am79C960", "82540EM", "82543GC", "82545EM", "virtio"]
+    static func httpURL(_ s: String) -> String? {
+        s.hasPrefix("https://") || s.hasPrefix("http://") ? nil : "is not an http(s) URL"
+    }
+
+    static let isoFields: [ProfileField<Profile.ISOSource>] = [
+        .strings("urls", \.urls, check: httpURL),
+        .strings("mirrors", \.mirrors, check: httpURL),
+        .optional("folder", \.folder, "folder path such as debian-cd/current/amd64/iso-cd/"),
+        .strings("archive", \.archive),
+        .optional("pattern", \.pattern, "file name with {version}"),
+        .optional("checksum", \.checksum, "checksum spec (file:NAME, sha256:HEX or none)"),
+        .optional("signature", \.signature, "signature file name"),
+        .optional("key_fingerprint", \.keyFingerprint, "40-hex-digit fingerprint") { $0.uppercased().filter { $0 != " " } },
+        .optional("key_url", \.keyURL, "URL"),
+        .optional("note", \.note),
     ]
-    static let isoKeys: Set<String> = ["urls", "checksum", "signature", "key_fingerprint", "key_url", "note"]
-    static let forwardKeys: Set<String> = ["name", "proto", "host_port", "guest_port"]
-    static let required: [String] = ["name", "description", "os_type", "firmware", "cpus", "memory_mb", "disk_size", "iso"]
+
+    static let forwardFields: [ProfileField<Profile.ForwardSpec>] = [
+        .string("name", \.name), .string("proto", \.proto, "tcp or udp"),
+        .int("host_port", \.hostPort, 1...65535), .int("guest_port", \.guestPort, 1...65535),
+    ]
+
+    static let fields: [ProfileField<Profile>] = [
+        .string("name", \.name, required: true) { n in
+            !n.isEmpty && n.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." })
+                ? nil : "must be letters, digits, - _ or ."
+        },
+        .string("description", \.description, required: true),
+        .string("os_type", \.osType, "VirtualBox guest OS type id", required: true, check: osTypeProblem),
+        .strings("os_type_fallbacks", \.osTypeFallbacks, check: osTypeProblem),
+        .choice("firmware", \.firmware, "bios or efi", required: true),
+        .bool("secure_boot", \.secureBoot),
+        .bool("tpm", \.tpm),
+        .int("cpus", \.cpus, 1...64, required: true),
+        .int("memory_mb", \.memoryMB, 4...2_097_152, required: true),
+        .int("vram_mb", \.vramMB, 1...256),
+        .string("graphics", \.graphics, "VMSVGA, VBoxSVGA or VBoxVGA") {
+            ["VMSVGA", "VBoxSVGA", "VBoxVGA"].contains($0) ? nil : "is not VMSVGA, VBoxSVGA or VBoxVGA"
+        },
+        .string("disk_size", \.diskSize, "size such as 25G", required: true) {
+            if let bytes = SizeText.parse($0), bytes >= 1 << 20, bytes % 512 == 0 { return nil }
+            return "is not a disk size of at least 1 MiB (for example 25G, 512M, 2T; a bare number is MiB)"
+        },
+        .string("nic_type", \.nicType, "adapter type such as 82540EM") {
+            nics.contains($0) ? nil : "is not one of " + nics.sorted().joined(separator: ", ")
+        },
+        .choice("storage_bus", \.storageBus, "sata or ide"),
+        .mapping("iso", \.iso, "mapping (urls:, checksum:, … or mirrors:, folder:, pattern:, …)", fields: isoFields,
+                 required: true),
+        .string("rdp_port", \.rdpPort, "port or range") {
+            if case .failure(let e) = ValueCheck.vrdePorts($0) { return ": \(e.message)" }
+            return nil
+        },
+        .list("forwards", \.forwards, element: Profile.ForwardSpec(), fields: forwardFields) { f in
+            !f.name.isEmpty && !f.name.contains(",") && ["tcp", "udp"].contains(f.proto) && f.hostPort > 0 && f.guestPort > 0
+                ? nil : "needs name (no comma), proto tcp|udp, host_port and guest_port"
+        },
+    ]
+
+    static func osTypeProblem(_ id: String) -> String? {
+        GuestOSTypes.isKnown(id) ? nil : "is not a VirtualBox guest OS type id (for example Ubuntu_64, Debian12_64, "
+            + "Windows11_64; see VBoxManage list ostypes)"
+    }
+
+    /// Decodes a mapping by a field table: unknown keys and missing required keys are errors naming the path.
+    static func decode<Root>(_ mapping: Node.Mapping, fields: [ProfileField<Root>], into root: inout Root,
+                             prefix: String, file: String) throws(ProfileError) {
+        var seen = Set<String>()
+        for (k, v) in mapping {
+            guard let key = k.scalar?.string else {
+                throw ProfileError(file: file, key: prefix.isEmpty ? nil : String(prefix.dropLast()), message: "keys must be strings")
+            }
+            guard let field = fields.first(where: { $0.key == key }) else {
+                throw ProfileError(file: file, key: prefix + key,
+                                   message: "unknown key; allowed: " + fields.map(\.key).sorted().joined(separator: ", "))
+            }
+            try field.apply(&root, v, prefix + key, file)
+            seen.insert(key)
+        }
+        for field in fields where field.required && !seen.contains(field.key) {
+            throw ProfileError(file: file, key: prefix + field.key, message: "is required (\(field.expects))")
+        }
+    }
 
     /// Parses and checks one profile's YAML.
+    /// - Throws: `ProfileError` naming `source` and the key path of the first problem.
     public static func parse(_ text: String, source: String) throws(ProfileError) -> Profile {
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch {
@@ -97,145 +319,73 @@ public enum ProfileLoader {
             throw ProfileError(file: source, key: nil, message: "the top level must be a mapping of keys "
                 + "(name:, os_type:, …)")
         }
-        func scalar(_ key: String, _ n: Node?) throws(ProfileError) -> String? {
-            guard let n else { return nil }
-            guard let s = n.scalar else { throw ProfileError(file: source, key: key, message: "must be a \(topKeys[key] ?? "value"), not a list or mapping") }
-            return s.string
+        var profile = Profile()
+        profile.source = source
+        try decode(root, fields: fields, into: &profile, prefix: "", file: source)
+        try validate(profile)
+        return profile
+    }
+
+    /// Rules between keys, after each key's own checks.
+    static func validate(_ p: Profile) throws(ProfileError) {
+        let file = p.source
+        if p.secureBoot && p.firmware != .efi {
+            throw ProfileError(file: file, key: "secure_boot", message: "needs firmware: efi")
         }
-        func int(_ key: String, _ n: Node?, _ range: ClosedRange<Int>) throws(ProfileError) -> Int? {
-            guard let s = try scalar(key, n) else { return nil }
-            guard let v = Int(s) else { throw ProfileError(file: source, key: key, message: "\"\(s)\" is not an integer") }
-            guard range.contains(v) else {
-                throw ProfileError(file: source, key: key, message: "\(v) is outside \(range.lowerBound)-\(range.upperBound)")
-            }
-            return v
-        }
-        func bool(_ key: String, _ n: Node?) throws(ProfileError) -> Bool? {
-            guard let s = try scalar(key, n) else { return nil }
-            switch s { case "true": return true; case "false": return false
-            default: throw ProfileError(file: source, key: key, message: "\"\(s)\" is not true or false") }
-        }
-        func strings(_ key: String, _ n: Node?) throws(ProfileError) -> [String] {
-            guard let n else { return [] }
-            guard let seq = n.sequence else { throw ProfileError(file: source, key: key, message: "must be a list") }
-            var out: [String] = []
-            for item in seq {
-                guard let s = item.scalar?.string else { throw ProfileError(file: source, key: key, message: "list items must be strings") }
-                out.append(s)
-            }
-            return out
-        }
-        var values: [String: Node] = [:]
-        for (k, v) in root {
-            guard let key = k.scalar?.string else { throw ProfileError(file: source, key: nil, message: "keys must be strings") }
-            guard topKeys[key] != nil else {
-                throw ProfileError(file: source, key: key, message: "unknown key; allowed: " + topKeys.keys.sorted().joined(separator: ", "))
-            }
-            values[key] = v
-        }
-        for key in required where values[key] == nil {
-            throw ProfileError(file: source, key: key, message: "is required (\(topKeys[key] ?? "see profiles/README"))")
-        }
-        let name = try scalar("name", values["name"]) ?? ""
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else {
-            throw ProfileError(file: source, key: "name", message: "\"\(name)\" must be letters, digits, - _ or .")
-        }
-        let osType = try scalar("os_type", values["os_type"]) ?? ""
-        let fallbacks = try strings("os_type_fallbacks", values["os_type_fallbacks"])
-        for (key, id) in [("os_type", osType)] + fallbacks.map({ ("os_type_fallbacks", $0) }) where !GuestOSTypes.isKnown(id) {
-            throw ProfileError(file: source, key: key, message: "\"\(id)\" is not a VirtualBox guest OS type id (for "
-                + "example Ubuntu_64, Debian12_64, Windows11_64; see VBoxManage list ostypes)")
-        }
-        let firmwareText = try scalar("firmware", values["firmware"]) ?? "bios"
-        guard let firmware = FirmwareKind(rawValue: firmwareText.lowercased()) else {
-            throw ProfileError(file: source, key: "firmware", message: "\"\(firmwareText)\" is not bios or efi")
-        }
-        let secureBoot = try bool("secure_boot", values["secure_boot"]) ?? false
-        if secureBoot && firmware != .efi {
-            throw ProfileError(file: source, key: "secure_boot", message: "needs firmware: efi")
-        }
-        let graphics = try scalar("graphics", values["graphics"]) ?? "VMSVGA"
-        guard ["VMSVGA", "VBoxSVGA", "VBoxVGA"].contains(graphics) else {
-            throw ProfileError(file: source, key: "graphics", message: "\"\(graphics)\" is not VMSVGA, VBoxSVGA or VBoxVGA")
-        }
-        let disk = try scalar("disk_size", values["disk_size"]) ?? ""
-        guard let bytes = SizeText.parse(disk), bytes >= 1 << 20, bytes % 512 == 0 else {
-            throw ProfileError(file: source, key: "disk_size", message: "\"\(disk)\" is not a disk size of at least 1 MiB "
-                + "(for example 25G, 512M, 2T; a bare number is MiB)")
-        }
-        let nic = try scalar("nic_type", values["nic_type"]) ?? "82540EM"
-        let nics: Set<String> = ["Am79C970A", "Am79C973", "Am79C960", "82540EM", "82543GC", "82545EM", "virtio"]
-        guard nics.contains(nic) else {
-            throw ProfileError(file: source, key: "nic_type", message: "\"\(nic)\" is not one of " + nics.sorted().joined(separator: ", "))
-        }
-        let busText = try scalar("storage_bus", values["storage_bus"]) ?? "sata"
-        guard let bus = StorageBus(rawValue: busText.lowercased()) else {
-            throw ProfileError(file: source, key: "storage_bus", message: "\"\(busText)\" is not sata or ide")
-        }
-        let rdp = try scalar("rdp_port", values["rdp_port"]) ?? "3389"
-        if case .failure(let e) = ValueCheck.vrdePorts(rdp) {
-            throw ProfileError(file: source, key: "rdp_port", message: "\"\(rdp)\": \(e.message)")
-        }
-        // iso
-        guard let isoMap = values["iso"]?.mapping else {
-            throw ProfileError(file: source, key: "iso", message: "must be a mapping (urls:, checksum:, …)")
-        }
-        var iso = Profile.ISOSource(urls: [], checksum: nil, signature: nil, keyFingerprint: nil, keyURL: nil, note: nil)
-        for (k, v) in isoMap {
-            let key = k.scalar?.string ?? ""
-            let path = "iso.\(key)"
-            guard isoKeys.contains(key) else {
-                throw ProfileError(file: source, key: path, message: "unknown key; allowed: " + isoKeys.sorted().joined(separator: ", "))
-            }
-            switch key {
-            case "urls": iso.urls = try strings(path, v)
-            case "checksum": iso.checksum = try scalar(path, v)
-            case "signature": iso.signature = try scalar(path, v)
-            case "key_fingerprint": iso.keyFingerprint = try scalar(path, v)?.uppercased().filter { $0 != " " }
-            case "key_url": iso.keyURL = try scalar(path, v)
-            default: iso.note = try scalar(path, v)
-            }
-        }
-        for url in iso.urls where !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
-            throw ProfileError(file: source, key: "iso.urls", message: "\"\(url)\" is not an http(s) URL")
-        }
+        let iso = p.iso
         if let fpr = iso.keyFingerprint, fpr.count != 40 || !fpr.allSatisfy(\.isHexDigit) {
-            throw ProfileError(file: source, key: "iso.key_fingerprint", message: "must be a 40-hex-digit OpenPGP fingerprint")
+            throw ProfileError(file: file, key: "iso.key_fingerprint", message: "must be a 40-hex-digit OpenPGP fingerprint")
         }
         if iso.signature != nil || iso.keyFingerprint != nil, iso.keyURL == nil {
-            throw ProfileError(file: source, key: "iso.key_url", message: "is required when the profile names a signature or key")
+            throw ProfileError(file: file, key: "iso.key_url", message: "is required when the profile names a signature or key")
         }
-        var forwards: [Profile.ForwardSpec] = []
-        if let list = values["forwards"] {
-            guard let seq = list.sequence else { throw ProfileError(file: source, key: "forwards", message: "must be a list") }
-            for (n, item) in seq.enumerated() {
-                let path = "forwards[\(n)]"
-                guard let m = item.mapping else { throw ProfileError(file: source, key: path, message: "must be a mapping") }
-                var f = Profile.ForwardSpec(name: "", proto: "tcp", hostPort: 0, guestPort: 0)
-                for (k, v) in m {
-                    let key = k.scalar?.string ?? ""
-                    guard forwardKeys.contains(key) else {
-                        throw ProfileError(file: source, key: "\(path).\(key)", message: "unknown key; allowed: " + forwardKeys.sorted().joined(separator: ", "))
-                    }
-                    switch key {
-                    case "name": f.name = try scalar("\(path).name", v) ?? ""
-                    case "proto": f.proto = try scalar("\(path).proto", v) ?? "tcp"
-                    case "host_port": f.hostPort = try int("\(path).host_port", v, 1...65535) ?? 0
-                    default: f.guestPort = try int("\(path).guest_port", v, 1...65535) ?? 0
-                    }
-                }
-                guard !f.name.isEmpty, !f.name.contains(","), ["tcp", "udp"].contains(f.proto), f.hostPort > 0, f.guestPort > 0 else {
-                    throw ProfileError(file: source, key: path, message: "needs name (no comma), proto tcp|udp, host_port and guest_port")
-                }
-                forwards.append(f)
+        let releaseKeys = [("iso.mirrors", !iso.mirrors.isEmpty), ("iso.folder", iso.folder != nil),
+                           ("iso.archive", !iso.archive.isEmpty), ("iso.pattern", iso.pattern != nil)]
+        if let pattern = iso.pattern {
+            if !iso.urls.isEmpty {
+                throw ProfileError(file: file, key: "iso.urls", message: "give either urls (pinned) or mirrors, folder and "
+                    + "pattern (resolved through the checksum file), not both")
             }
+            let parts = pattern.components("{version}")
+            guard parts.count == 2, !pattern.contains("/"), !(parts[0] + parts[1]).contains("{") else {
+                throw ProfileError(file: file, key: "iso.pattern", message: "\"\(pattern)\" must be a file name with "
+                    + "exactly one {version} (for example debian-{version}-amd64-netinst.iso)")
+            }
+            guard !iso.mirrors.isEmpty else {
+                throw ProfileError(file: file, key: "iso.mirrors", message: "is required with iso.pattern (base URLs of "
+                    + "mirrors holding the publisher's tree)")
+            }
+            guard let folder = iso.folder, !folder.hasPrefix("/"), !folder.contains("..") else {
+                throw ProfileError(file: file, key: "iso.folder", message: "is required with iso.pattern: the current "
+                    + "release folder relative to each mirror (no leading / and no ..)")
+            }
+            guard case .file(let ref)? = iso.checksum.flatMap({ try? ChecksumSpec($0) }), !ref.contains("://"),
+                  !ref.hasPrefix("/") else {
+                throw ProfileError(file: file, key: "iso.checksum", message: "must be file:NAME with iso.pattern: the "
+                    + "checksum file in the release folder whose (signed) entries name the installer")
+            }
+            for a in iso.archive where a.contains("://") && httpURL(a) != nil || a.contains("..") {
+                throw ProfileError(file: file, key: "iso.archive", message: "\"\(a)\" must be a folder relative to each "
+                    + "mirror or an http(s) URL, without ..")
+            }
+        } else if let (key, _) = releaseKeys.first(where: { $0.1 }) {
+            throw ProfileError(file: file, key: key, message: "needs iso.pattern (the release form: mirrors, folder, "
+                + "pattern, checksum)")
         }
-        return Profile(
-            name: name, description: try scalar("description", values["description"]) ?? "", osType: osType,
-            osTypeFallbacks: fallbacks, firmware: firmware, secureBoot: secureBoot, tpm: try bool("tpm", values["tpm"]) ?? false,
-            cpus: try int("cpus", values["cpus"], 1...64) ?? 1, memoryMB: try int("memory_mb", values["memory_mb"], 4...2_097_152) ?? 1024,
-            vramMB: try int("vram_mb", values["vram_mb"], 1...256) ?? 16, graphics: graphics, diskSize: disk, nicType: nic,
-            storageBus: bus, iso: iso, rdpPort: rdp, forwards: forwards, source: source)
+    }
+}
+
+extension String {
+    /// Splits at every occurrence of `separator` (keeping empty parts).
+    func components(_ separator: String) -> [String] {
+        var parts: [String] = []
+        var rest = Substring(self)
+        while let r = rest.range(of: separator) {
+            parts.append(String(rest[..<r.lowerBound]))
+            rest = rest[r.upperBound...]
+        }
+        parts.append(String(rest))
+        return parts
     }
 }
 

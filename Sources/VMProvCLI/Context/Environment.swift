@@ -98,6 +98,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case testFailCurlOption = "VMPROV_TEST_FAIL_CURLOPT"
     /// Tests only: see `TestHooks.saveFault`.
     case testSaveFault = "VMPROV_TEST_SAVE_FAULT"
+    /// Tests only: see `TestHooks.mirrorPrefix`.
+    case testMirrorPrefix = "VMPROV_TEST_MIRROR_PREFIX"
     /// Tests only: see `TestHooks.libcurl`.
     case testLibcurl = "VMPROV_TEST_LIBCURL"
     /// Tests only: see `TestHooks.growFault`.

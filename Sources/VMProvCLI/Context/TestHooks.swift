@@ -33,6 +33,9 @@ public struct TestHooks: Sendable, Equatable {
     /// For tests only. `VMPROV_TEST_SAVE_FAULT=STEP` stops a `.vbox` save after STEP (a `SaveStep` raw value) with
     /// an I/O error; `STEP:crash` ends the process there (exit 99), as a crash would.
     public var saveFault: String?
+    /// For tests only. `VMPROV_TEST_MIRROR_PREFIX=PREFIX` rewrites every profile mirror URL `https://HOST/PATH` to
+    /// `PREFIX/HOST/PATH` (local mirrors laid out like each publisher's).
+    public var mirrorPrefix: String?
     /// For tests only. `VMPROV_TEST_LIBCURL=PATH`: the libcurl `fetch` loads instead of `libcurl.so.4` (proves the
     /// message when it cannot be loaded).
     public var libcurl: String?
@@ -54,6 +57,7 @@ public struct TestHooks: Sendable, Equatable {
         saveFault = environment[.testSaveFault]
         growFault = environment[.testGrowFault].flatMap(Int.init)
         libcurl = environment[.testLibcurl]
+        mirrorPrefix = environment[.testMirrorPrefix]
     }
 
     /// `create`'s identifiers: random, or the fixed ones of `uuids` (in order: machine, disk, installer, Guest

@@ -9,14 +9,10 @@ import Provision
 import VBoxXML
 import Basics
 
-/// The profile catalogue as the CLI sees it.
+/// The profile catalogue as the CLI sees it: `$VMPROV_PROFILES`, `/etc/vmprov/profiles`, then the built-in ones.
 enum Catalog {
-    /// The catalogue: `$VMPROV_PROFILES` (from the context), then the folders beside and above the executable.
     static func standard(_ context: CommandContext) -> ProfileCatalog {
-        var exe = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &exe, 4095)
-        let path = n > 0 ? String(decoding: exe[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-        return ProfileCatalog.standard(extra: context.extraProfileFolders, executable: path)
+        ProfileCatalog.standard(extra: context.extraProfileFolders)
     }
 }
 
@@ -40,6 +36,10 @@ struct Create: GlobalOptionsCommand {
 
     @Option(help: ArgumentHelp("Parent folder of the new machine folder (default: $VMDIR, then ./vms).", valueName: "dir"))
     var dir: String?
+
+    @Option(help: ArgumentHelp("Release-form profiles: this version (the {version} in the file name, e.g. 13.6.0), "
+                               + "searched in the current folder, then the archive folders.", valueName: "version"))
+    var release: String?
 
     @Option(help: ArgumentHelp("Use a local installer ISO instead of downloading.", valueName: "path"))
     var iso: String?
@@ -98,6 +98,8 @@ struct Create: GlobalOptionsCommand {
         req.keyring = keyring
         req.keyFingerprint = keyFingerprint
         req.noSignature = noSignature
+        req.release = release
+        req.mirrorPrefix = context.testHooks.mirrorPrefix
         req.memoryMB = memory
         req.cpus = cpus
         req.diskSize = diskSize
@@ -128,6 +130,10 @@ struct Create: GlobalOptionsCommand {
             + (p.tpm ? ", TPM 2.0" : "") + (p.secureBoot ? ", secure boot on first start" : ""))
         Output.out("  \(FileIO.basename(r.diskFile))  \(SizeText.format(Int64(r.diskBytes))) dynamic, "
             + "\(SizeText.format(FileHasher.allocated(r.diskFile))) on disk")
+        if let rel = r.release {
+            Output.out("  release: \(rel.fileName) (version \(rel.version)) from \(rel.folder)"
+                + (rel.fromArchive ? " (an archive folder)" : " (the current folder)"))
+        }
         Output.out("  \(FileIO.basename(r.isoFile))  checksum: \(r.checksumOutcome)")
         Output.out("      signature: \(r.signatureOutcome)")
         Output.out("  Guest Additions: \(r.guestAdditions ?? "not found (install virtualbox-guest-iso to attach them)")")

@@ -14,12 +14,12 @@ struct ListProfiles: GlobalOptionsCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @OptionGroup var global: GlobalOptions
-
     struct Row: Encodable {
         var name, description, osType, source: String
         var signed, downloadable: Bool
     }
+
+    @OptionGroup var global: GlobalOptions
 
     func run(_ context: CommandContext) throws {
         var rows: [Row] = []
@@ -28,7 +28,7 @@ struct ListProfiles: GlobalOptionsCommand {
             switch r {
             case .success(let p):
                 rows.append(Row(name: p.name, description: p.description, osType: p.osType, source: p.source,
-                                signed: p.isSigned, downloadable: !p.iso.urls.isEmpty))
+                                signed: p.isSigned, downloadable: p.isDownloadable))
             case .failure(let e):
                 Output.error(e.description)
                 failure = failure ?? e

@@ -10,8 +10,15 @@ import VBoxXML
 
 struct Profiles: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the OS profiles, or show one with `profiles show NAME`.",
-        discussion: "Extra profile folders come from $VMPROV_PROFILES (colon-separated).\n\nExample:\n  vmprov profiles show ubuntu",
-        subcommands: [ListProfiles.self, ShowProfile.self],
+        abstract: "List the OS profiles, show one, or check that they still resolve and download.",
+        discussion: """
+        Profiles are built into vmprov; files in $VMPROV_PROFILES folders (colon-separated), then \
+        /etc/vmprov/profiles, override a built-in profile of the same name.
+
+        Examples:
+          vmprov profiles show debian --resolve
+          vmprov profiles check --json
+        """,
+        subcommands: [ListProfiles.self, ShowProfile.self, CheckProfiles.self],
         defaultSubcommand: ListProfiles.self)
 }
