@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "vmprov", targets: ["vmprov"]),
         .library(name: "VBoxXML", targets: ["VBoxXML"]),
         .library(name: "Provision", targets: ["Provision"]),
+        .library(name: "DiskImages", targets: ["DiskImages"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -32,6 +33,22 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // libarchive: ISO 9660 seed images written in-process, installer ISOs read (Sources/DiskImages).
+        .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"]), .brew(["libarchive"])]
+        ),
+        // libxcrypt: SHA-512-crypt (`$6$`) password hashes for installer answer files.
+        .systemLibrary(
+            name: "CCrypt",
+            pkgConfig: "libxcrypt",
+            providers: [.apt(["libcrypt-dev"]), .brew(["libxcrypt"])]
+        ),
+        .target(
+            name: "DiskImages",
+            dependencies: ["CArchive", "VBoxXML"]
+        ),
         .target(
             name: "VBoxXML",
             dependencies: ["CLibXML2"]
@@ -39,8 +56,10 @@ let package = Package(
         .target(
             name: "Provision",
             dependencies: [
+                "CCrypt",
                 "CCurl",
                 "CSystem",
+                "DiskImages",
                 "CZlib",
                 "VBoxXML",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -66,6 +85,10 @@ let package = Package(
         .testTarget(
             name: "VBoxXMLTests",
             dependencies: ["VBoxXML", "TestSupport"]
+        ),
+        .testTarget(
+            name: "DiskImagesTests",
+            dependencies: ["DiskImages", "TestSupport"]
         ),
         .testTarget(
             name: "ProvisionTests",

@@ -130,7 +130,7 @@ public enum FileIO {
     }
 
     /// fsync a folder so that renames in it are durable.
-    static func syncDirectory(_ dir: String) -> Int32? {
+    public static func syncDirectory(_ dir: String) -> Int32? {
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return errno }
         defer { close(fd) }
