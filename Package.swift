@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvisionTests",
-            dependencies: ["Provision", "TestSupport"]
+            dependencies: ["Provision", "DiskImages", "TestSupport"]
         ),
         .testTarget(
             name: "VMProvCLITests",

@@ -118,53 +118,7 @@ public struct SeedImage: Sendable, Equatable {
     ///   is false, `.io` naming the file and the failed step.
     public func write(to path: String, replace: Bool = false) throws(DiskImageError) {
         try validate()
-        var st = stat()
-        if !replace, lstat(path, &st) == 0 { throw .exists(path: path) }
-        let folder = FileIO.directory(of: path)
-        var suffix = SystemRandomNumberGenerator()
-        let temp = folder + "/." + FileIO.basename(path) + ".tmp-" + String(suffix.next() & 0xFFFF_FFFF, radix: 16)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw .io(path: path, operation: "create the temporary file \(temp)", reason: FileIO.describe(errno))
-        }
-        var done = false
-        defer {
-            if !done { unlink(temp) }
-        }
-        do {
-            try writeArchive(fd: fd, path: path)
-        } catch {
-            close(fd)
-            throw error
-        }
-        if fsync(fd) != 0 {
-            let e = errno
-            close(fd)
-            throw .io(path: temp, operation: "flush it to disk", reason: FileIO.describe(e))
-        }
-        close(fd)
-        if !replace, lstat(path, &st) == 0 { throw .exists(path: path) }
-        guard rename(temp, path) == 0 else {
-            throw .io(path: path, operation: "rename \(temp) into place", reason: FileIO.describe(errno))
-        }
-        done = true
-        if let e = FileIO.syncDirectory(folder) {
-            throw .io(path: folder, operation: "flush the folder after renaming \(path) into it", reason: FileIO.describe(e))
-        }
-    }
-
-    /// The image as bytes (written through a temporary file under `folder`, which is removed again).
-    /// - Throws: as `write(to:)`.
-    public func render(in folder: String) throws(DiskImageError) -> [UInt8] {
-        var rng = SystemRandomNumberGenerator()
-        let path = folder + "/.vmprov-seed-" + String(rng.next(), radix: 16) + ".iso"
-        try write(to: path)
-        defer { unlink(path) }
-        do {
-            return try FileIO.readAll(path: path, limit: Self.maximumTotalBytes * 2 + (4 << 20))
-        } catch {
-            throw .io(path: path, operation: "read it back", reason: error.description)
-        }
+        try AtomicFile.write(to: path, replace: replace) { fd throws(DiskImageError) in try writeArchive(fd: fd, path: path) }
     }
 
     private func writeArchive(fd: Int32, path: String) throws(DiskImageError) {

@@ -88,7 +88,8 @@ import TestSupport
                 out[kind + ":" + path] = hashlib.sha256(buf.getvalue()).hexdigest()
         print(json.dumps({"rr": iso.has_rock_ridge(), "joliet": iso.has_joliet(), "files": out}))
         """
-        let r = try run(try tool("python3"), ["-c", script, iso] + image.files.map(\.path))
+        // Debian's python3-pycdlib lives in the system interpreter (a pyenv python3 may come first on PATH).
+        let r = try run("/usr/bin/python3", ["-c", script, iso] + image.files.map(\.path))
         #expect(r.status == 0, "\(r.output)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(json["rr"] is String, "pycdlib sees Rock Ridge")
