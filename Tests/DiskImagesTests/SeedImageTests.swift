@@ -86,13 +86,13 @@ import TestSupport
             for path in sys.argv[2:]:
                 buf = io.BytesIO(); iso.get_file_from_iso_fp(buf, **{kind: "/" + path})
                 out[kind + ":" + path] = hashlib.sha256(buf.getvalue()).hexdigest()
-        print(json.dumps({"rr": iso.has_rock_ridge(), "joliet": iso.has_joliet(), "files": out}))
+        print(json.dumps({"rr": bool(iso.has_rock_ridge()), "joliet": iso.has_joliet(), "files": out}))
         """
         // Debian's python3-pycdlib lives in the system interpreter (a pyenv python3 may come first on PATH).
         let r = try run("/usr/bin/python3", ["-c", script, iso] + image.files.map(\.path))
         #expect(r.status == 0, "\(r.output)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        #expect(json["rr"] is String, "pycdlib sees Rock Ridge")
+        #expect(json["rr"] as? Bool == true, "pycdlib sees Rock Ridge")
         #expect(json["joliet"] as? Bool == true)
         let hashes = try #require(json["files"] as? [String: String])
         for file in image.files {

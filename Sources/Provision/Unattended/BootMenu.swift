@@ -56,7 +56,9 @@ public enum BootMenu {
     public static func edit(_ text: String, syntax: Syntax, append: [String], remove: [String] = [],
                             timeoutSeconds: Int = 1) throws(UnattendedError) -> Edit {
         for p in append + remove { try checkParameter(p) }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Split on LF bytes: a CR before it stays part of the line ("\r\n" is one Character, so a Character
+        // split would not see the line ends of a CRLF file).
+        var lines = Array(text.utf8).split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         var kernelLines = 0
         var sawTimeout = false
         for i in lines.indices {

@@ -82,9 +82,21 @@ indirect enum YAMLValue: Sendable, ExpressibleByDictionaryLiteral {
 
     init(dictionaryLiteral elements: (String, YAMLValue)...) { self = .mapping(elements) }
 
+    /// YAML 1.1 readers (PyYAML, which cloud-init and subiquity use) turn plain `null`, `yes`, `on`, `0700`,
+    /// `0x10` into null, booleans and numbers; Yams writes a `!!str` scalar plainly when its own resolver thinks
+    /// it is safe. Quote every string that is not obviously a string in both YAML 1.1 and 1.2.
+    static func needsQuotes(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first else { return true }
+        if Resolver.default.resolveTag(of: Node(s)) != .str { return true }
+        let lookalikes: Set<String> = ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"]
+        if lookalikes.contains(s.lowercased()) { return true }
+        return !((first.value >= 0x41 && first.value <= 0x5A) || (first.value >= 0x61 && first.value <= 0x7A)
+                 || first == "/" || first == "_")
+    }
+
     var node: Node {
         switch self {
-        case let .str(s): return Node(s, Tag(.str), .any)
+        case let .str(s): return Node(s, Tag(.str), Self.needsQuotes(s) ? .singleQuoted : .any)
         case let .quoted(s): return Node(s, Tag(.str), .singleQuoted)
         case let .int(i): return Node(String(i), Tag(.int), .plain)
         case let .bool(b): return Node(b ? "true" : "false", Tag(.bool), .plain)
