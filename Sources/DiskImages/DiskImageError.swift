@@ -11,6 +11,7 @@ public enum DiskImageError: Error, Equatable, Sendable, CustomStringConvertible 
     /// An image that cannot be read as ISO 9660, or lacks what was asked for.
     case badImage(path: String, message: String)
 
+    /// What happened, to which file or value, and what to do.
     public var description: String {
         switch self {
         case let .invalid(field, message):

@@ -5,6 +5,8 @@ import DiskImages
 public struct PreseedEntry: Sendable, Equatable {
     /// debconf question types used in preseeding.
     public enum Kind: String, Sendable, CaseIterable {
+        /// `string`, `boolean` (`true`/`false`), `select`, `multiselect` (comma-separated), `note`, `password`
+        /// (a `…-crypted` hash here), `text`.
         case string, boolean, select, multiselect, note, password, text
     }
 

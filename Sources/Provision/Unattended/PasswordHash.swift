@@ -14,6 +14,7 @@ public enum UnattendedError: Error, Equatable, Sendable, CustomStringConvertible
     /// Standard input could not be read.
     case io(what: String, reason: String)
 
+    /// What happened, to which input, and what to do.
     public var description: String {
         switch self {
         case let .invalid(field, message): return "\(field): \(message)"

@@ -4,7 +4,12 @@ import VBoxXML
 /// What Windows Setup needs besides `UnattendedInput`, and what the machine has (for the Windows 11 checks).
 public struct WindowsSetupOptions: Sendable, Equatable {
     /// Firmware of the machine: decides the partition layout.
-    public enum Firmware: String, Sendable { case bios, efi }
+    public enum Firmware: String, Sendable {
+        /// Legacy BIOS: one active NTFS partition.
+        case bios
+        /// UEFI: EFI system partition, MSR, Windows.
+        case efi
+    }
 
     /// The account password. Windows takes no hashes: it is written obfuscated (`PlainText=false`: base64 of
     /// UTF-16LE of password + element name, the form Microsoft's examples decode to), which is not encryption.
