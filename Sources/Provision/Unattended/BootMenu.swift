@@ -159,7 +159,7 @@ public enum BootMenu {
             let menus = try ISOReader.list(isoPath).filter { !$0.isDirectory && syntax(forPath: $0.path) != nil }.map(\.path)
             files = try ISOReader.read(isoPath, members: menus)
         } catch {
-            throw .invalid(field: isoPath, message: error.description)
+            throw .invalid(field: "installer ISO", message: error.description)
         }
         var out: [String: [UInt8]] = [:]
         var kernelLines = 0
