@@ -36,8 +36,18 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
-        // What every layer needs, owned once: file I/O, fd and temporary-folder owners, the EINTR wrapper, pthread
-        // objects at stable addresses, the process runner, URL/size/value text.
+        // libarchive: ISO 9660 seed images written in-process, installer ISOs read (Sources/DiskImages).
+        .systemLibrary(
+            name: "CArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"]), .brew(["libarchive"])]
+        ),
+        // libxcrypt: SHA-512-crypt (`$6$`) password hashes for installer answer files.
+        .systemLibrary(
+            name: "CCrypt",
+            pkgConfig: "libxcrypt",
+            providers: [.apt(["libcrypt-dev"]), .brew(["libxcrypt"])]
+        ),
         .target(
             name: "Basics",
             dependencies: ["CSystem"]
@@ -46,14 +56,15 @@ let package = Package(
             name: "VBoxXML",
             dependencies: ["Basics", "CLibXML2"]
         ),
-        // Disk images: the VDI writer (later the grower and seed ISOs).
+        // Disk images: the VDI writer and grower, seed ISOs (libarchive), VISO recipes.
         .target(
             name: "DiskImages",
-            dependencies: ["Basics", "VBoxXML"]
+            dependencies: ["Basics", "CArchive", "VBoxXML"]
         ),
         .target(
             name: "Provision",
             dependencies: [
+                "CCrypt",
                 "CCurlLoader",
                 "CSystem",
                 "CZlib",
@@ -96,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProvisionTests",
-            dependencies: ["Basics", "Provision", "TestSupport"]
+            dependencies: ["Basics", "Provision", "DiskImages", "TestSupport"]
         ),
         .testTarget(
             name: "VMProvCLITests",
