@@ -25,6 +25,15 @@ typedef struct {
     const char *(*easy_strerror)(CURLcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    /* --- multi interface (segmented downloads); optional: NULL when libcurl lacks it --- */
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_perform)(CURLM *, int *);
+    CURLMcode (*multi_wait)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    const char *(*multi_strerror)(CURLMcode);
 } vmp_curl_api;
 
 /* The loaded API, or NULL when libcurl cannot be loaded (vmp_curl_load_error says why). */
@@ -50,6 +59,15 @@ static inline vmp_curl_api *vmp_curl(void) {
             dlclose(h);
             return NULL;
         }
+        /* --- multi interface: optional (vmp_curl_multi_available says whether all were found) --- */
+        *(void **)&api.multi_init = dlsym(h, "curl_multi_init");
+        *(void **)&api.multi_add_handle = dlsym(h, "curl_multi_add_handle");
+        *(void **)&api.multi_remove_handle = dlsym(h, "curl_multi_remove_handle");
+        *(void **)&api.multi_perform = dlsym(h, "curl_multi_perform");
+        *(void **)&api.multi_wait = dlsym(h, "curl_multi_wait");
+        *(void **)&api.multi_info_read = dlsym(h, "curl_multi_info_read");
+        *(void **)&api.multi_cleanup = dlsym(h, "curl_multi_cleanup");
+        *(void **)&api.multi_strerror = dlsym(h, "curl_multi_strerror");
         api.handle = h;
     }
     return api.handle ? &api : NULL;
@@ -94,6 +112,29 @@ static inline CURLcode vmp_curl_set_header(CURL *h, vmp_curl_data_cb cb, void *u
 static inline CURLcode vmp_curl_get_long(CURL *h, CURLINFO i, long *v) { return vmp_curl()->easy_getinfo(h, i, v); }
 static inline CURLcode vmp_curl_get_off(CURL *h, CURLINFO i, curl_off_t *v) { return vmp_curl()->easy_getinfo(h, i, v); }
 static inline CURLcode vmp_curl_get_string(CURL *h, CURLINFO i, char **v) { return vmp_curl()->easy_getinfo(h, i, v); }
+
+/* --- multi interface (segmented downloads) --- */
+static inline int vmp_curl_multi_available(void) {
+    vmp_curl_api *a = vmp_curl();
+    return a && a->multi_init && a->multi_add_handle && a->multi_remove_handle && a->multi_perform &&
+        a->multi_wait && a->multi_info_read && a->multi_cleanup && a->multi_strerror;
+}
+static inline CURLM *vmp_curl_multi_init(void) { return vmp_curl()->multi_init(); }
+static inline CURLMcode vmp_curl_multi_add(CURLM *m, CURL *h) { return vmp_curl()->multi_add_handle(m, h); }
+static inline CURLMcode vmp_curl_multi_remove(CURLM *m, CURL *h) { return vmp_curl()->multi_remove_handle(m, h); }
+static inline CURLMcode vmp_curl_multi_perform(CURLM *m, int *running) { return vmp_curl()->multi_perform(m, running); }
+static inline CURLMcode vmp_curl_multi_wait(CURLM *m, int timeout_ms) { return vmp_curl()->multi_wait(m, NULL, 0, timeout_ms, NULL); }
+static inline void vmp_curl_multi_cleanup(CURLM *m) { (void)vmp_curl()->multi_cleanup(m); }
+static inline const char *vmp_curl_multi_strerror(CURLMcode c) { return vmp_curl()->multi_strerror(c); }
+/* The next finished transfer: its easy handle and result; 0 when none is left. */
+static inline int vmp_curl_multi_done(CURLM *m, CURL **easy, CURLcode *result) {
+    int left = 0;
+    CURLMsg *msg;
+    while ((msg = vmp_curl()->multi_info_read(m, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE) { *easy = msg->easy_handle; *result = msg->data.result; return 1; }
+    }
+    return 0;
+}
 
 /* Only http and https, for the first request and every redirect, as protocol names (CURLOPT_PROTOCOLS_STR and
  * CURLOPT_REDIR_PROTOCOLS_STR: libcurl 7.85+). `which` 0 sets the first, 1 the second. */
