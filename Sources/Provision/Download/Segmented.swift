@@ -219,6 +219,7 @@ final class SegmentedTransfer {
 
     func receive(_ c: SegmentConnection, _ data: UnsafeRawBufferPointer) -> Int {
         let seg = c.segment
+        guard let base = data.baseAddress else { return 0 }
         if !c.decided {
             c.decided = true
             let h = c.headers
@@ -259,7 +260,7 @@ final class SegmentedTransfer {
                 let want = min(scratch.count, count - off)
                 let n = pread(fd, scratch.baseAddress, want, off_t(pos + Int64(off)))
                 guard n > 0 else { break }
-                if memcmp(scratch.baseAddress, data.baseAddress! + off, n) != 0 {
+                if memcmp(scratch.baseAddress, base + off, n) != 0 {
                     let a = pos + Int64(off)
                     let b = a + Int64(n)
                     if let last = mirrors[other].differed.last, last.1 >= a {
@@ -273,7 +274,7 @@ final class SegmentedTransfer {
         }
         var off = 0
         while off < count {
-            let n = pwrite(fd, data.baseAddress! + off, count - off, off_t(pos + Int64(off)))
+            let n = pwrite(fd, base + off, count - off, off_t(pos + Int64(off)))
             if n < 0 {
                 if errno == EINTR { continue }
                 c.abort = .io(errno)
@@ -310,7 +311,8 @@ final class SegmentedTransfer {
         mirrors.indices.filter { mirrors[$0].dropped == nil && mirrors[$0].notBefore <= now }
     }
 
-    private var anyMirrorLeft: Bool { mirrors.contains { $0.dropped == nil } }
+    /// A mirror that is not dropped nor set aside (a refetch pass sets the others aside).
+    private var anyMirrorLeft: Bool { mirrors.contains { $0.dropped == nil && $0.notBefore.isFinite } }
 
     /// The next segment to start: the lowest pending one, else the second half of the largest running one.
     private func nextSegment() -> Segment? {
@@ -320,6 +322,7 @@ final class SegmentedTransfer {
         guard left >= 2 * minimumSplit else { return nil }
         let cut = b.next + left / 2
         let tail = Segment(start: cut, end: b.end)
+        tail.compareWith = b.compareWith
         b.end = cut
         insert(tail)
         return tail
@@ -335,6 +338,7 @@ final class SegmentedTransfer {
         // Bytes on disk from another mirror stay theirs: the rest becomes a segment of its own.
         if s.done > 0, let src = s.source, src != m {
             let rest = Segment(start: s.next, end: s.end)
+            rest.compareWith = s.compareWith
             s.end = s.next
             insert(rest)
             s = rest
