@@ -190,7 +190,7 @@ final class CurlEasy {
 /// connection cache). Easy handles added with `add` stay owned by the caller and must be removed before they are
 /// freed.
 final class CurlMulti {
-    let handle: OpaquePointer
+    let handle: UnsafeMutableRawPointer
 
     /// Nil when libcurl cannot be loaded or lacks the multi interface.
     init?() {

@@ -31,16 +31,18 @@ enum SafeFiles {
 
     /// Opens `DEST.partial` for writing: the existing file positioned at `resumeFrom` when resuming, else a new
     /// empty file (an old one is removed first and the new one made with `O_EXCL`).
+    /// `readable` opens it for reading too (a segmented download reads its ranges back to hash them in order).
     /// - Returns: the file descriptor (the caller closes it).
     /// - Throws: `DownloadError.unsafeFile` for a link or foreign file, `.io` for other errors.
-    static func openPartial(_ path: String, resumeFrom: Int64) throws(DownloadError) -> Int32 {
+    static func openPartial(_ path: String, resumeFrom: Int64, readable: Bool = false) throws(DownloadError) -> Int32 {
         try refuseForeign(path)
         let fd: Int32
+        let access = readable ? O_RDWR : O_WRONLY
         if resumeFrom > 0 {
-            fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+            fd = open(path, access | O_NOFOLLOW | O_CLOEXEC)
         } else {
             if unlink(path) != 0 && errno != ENOENT { throw .io(IOError(path: path, operation: "remove", code: errno)) }
-            fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            fd = open(path, access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         }
         guard fd >= 0 else { throw refusal(path, errno, operation: "create") }
         var st = stat()

@@ -253,14 +253,14 @@ final class SegmentedTransfer {
             c.abort = .reachedEnd
             return 0
         }
-        if let other = seg.compareWith {
+        if let other = seg.compareWith, let disk = scratch.baseAddress {
             // A refetch after a digest mismatch: do the bytes on disk (from `other`) differ from these?
             var off = 0
             while off < count {
                 let want = min(scratch.count, count - off)
-                let n = pread(fd, scratch.baseAddress, want, off_t(pos + Int64(off)))
+                let n = pread(fd, disk, want, off_t(pos + Int64(off)))
                 guard n > 0 else { break }
-                if memcmp(scratch.baseAddress, base + off, n) != 0 {
+                if memcmp(disk, base + off, n) != 0 {
                     let a = pos + Int64(off)
                     let b = a + Int64(n)
                     if let last = mirrors[other].differed.last, last.1 >= a {
@@ -530,7 +530,13 @@ extension Downloader {
         guard options.connections > 1, CurlGlobal.initialised, CurlMulti() != nil else { return nil }
         let existing = SafeFiles.resumableSize(partial)
         var previous: PartialInfo?
-        if case .valid(let p) = PartialInfo.read(info) { previous = p }
+        switch PartialInfo.read(info) {
+        case .valid(let p): previous = p
+        case .invalid(let why):
+            options.onNote?("\(URLText.printable(info)): \(why); starting the download again from zero")
+            unlink(info)
+        case .absent: break
+        }
         if let p = previous, p.missing == nil, existing > 0 { return nil }
         let candidates = request.expected == nil ? [request.urls[0]] : request.urls
         let probes = try probe(candidates)
@@ -573,7 +579,7 @@ extension Downloader {
         } else {
             segments = Self.split(0, size, options.segmentBytes)
         }
-        let fd = try SafeFiles.openPartial(partial, resumeFrom: resumedFrom > 0 ? size : 0)
+        let fd = try SafeFiles.openPartial(partial, resumeFrom: resumedFrom > 0 ? size : 0, readable: true)
         var closed = false
         defer { if !closed { close(fd) } }
         if resumedFrom == 0, ftruncate(fd, off_t(size)) != 0 {
