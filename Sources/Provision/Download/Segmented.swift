@@ -399,7 +399,7 @@ final class SegmentedTransfer {
                 mirrors[c.mirror].active -= 1
                 if let outcome = try finish(c, code: code) { return outcome }
             }
-            if Clock.now() - lastCheckpoint >= 1 {
+            if Clock.now() - lastCheckpoint >= 0.25 {
                 lastCheckpoint = Clock.now()
                 onCheckpoint?()
             }
