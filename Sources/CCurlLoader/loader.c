@@ -16,6 +16,15 @@ typedef struct {
     const char *(*easy_strerror)(CURLcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    /* multi interface (segmented downloads): optional, NULL when this libcurl lacks it */
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_perform)(CURLM *, int *);
+    CURLMcode (*multi_wait)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    const char *(*multi_strerror)(CURLMcode);
 } vmp_curl_api;
 
 /* Written once by load_once (under pthread_once), read-only afterwards: pthread_once orders the writes before
@@ -95,6 +104,16 @@ static void load_once(void) {
     VMP_SYM(slist_append, "curl_slist_append");
     VMP_SYM(slist_free_all, "curl_slist_free_all");
 #undef VMP_SYM
+    /* The multi interface is optional: a libcurl without it downloads as one stream. */
+    *(void **)&api.multi_init = dlsym(h, "curl_multi_init");
+    *(void **)&api.multi_add_handle = dlsym(h, "curl_multi_add_handle");
+    *(void **)&api.multi_remove_handle = dlsym(h, "curl_multi_remove_handle");
+    *(void **)&api.multi_perform = dlsym(h, "curl_multi_perform");
+    *(void **)&api.multi_wait = dlsym(h, "curl_multi_wait");
+    *(void **)&api.multi_info_read = dlsym(h, "curl_multi_info_read");
+    *(void **)&api.multi_cleanup = dlsym(h, "curl_multi_cleanup");
+    *(void **)&api.multi_strerror = dlsym(h, "curl_multi_strerror");
+    dlerror();
 
     /* The version, once. */
     curl_version_info_data *info = api.version_info(CURLVERSION_NOW);
@@ -187,4 +206,36 @@ CURLcode vmp_curl_protocols_mask(CURL *h, int which) {
     if (!vmp_curl_load()) return CURLE_FAILED_INIT;
     return api.easy_setopt(h, which == 0 ? CURLOPT_PROTOCOLS : CURLOPT_REDIR_PROTOCOLS,
                            (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+}
+
+/* --- multi interface (segmented downloads) --- */
+int vmp_curl_multi_available(void) {
+    return vmp_curl_load() && api.multi_init && api.multi_add_handle && api.multi_remove_handle &&
+        api.multi_perform && api.multi_wait && api.multi_info_read && api.multi_cleanup && api.multi_strerror;
+}
+CURLM *vmp_curl_multi_init(void) { return vmp_curl_multi_available() ? api.multi_init() : NULL; }
+CURLMcode vmp_curl_multi_add(CURLM *m, CURL *h) {
+    return vmp_curl_multi_available() ? api.multi_add_handle(m, h) : CURLM_INTERNAL_ERROR;
+}
+CURLMcode vmp_curl_multi_remove(CURLM *m, CURL *h) {
+    return vmp_curl_multi_available() ? api.multi_remove_handle(m, h) : CURLM_INTERNAL_ERROR;
+}
+CURLMcode vmp_curl_multi_perform(CURLM *m, int *running) {
+    return vmp_curl_multi_available() ? api.multi_perform(m, running) : CURLM_INTERNAL_ERROR;
+}
+CURLMcode vmp_curl_multi_wait(CURLM *m, int timeout_ms) {
+    return vmp_curl_multi_available() ? api.multi_wait(m, NULL, 0, timeout_ms, NULL) : CURLM_INTERNAL_ERROR;
+}
+void vmp_curl_multi_cleanup(CURLM *m) { if (vmp_curl_multi_available() && m) (void)api.multi_cleanup(m); }
+const char *vmp_curl_multi_strerror(CURLMcode c) {
+    return vmp_curl_multi_available() ? api.multi_strerror(c) : "libcurl's multi interface is not loaded";
+}
+int vmp_curl_multi_done(CURLM *m, CURL **easy, CURLcode *result) {
+    if (!vmp_curl_multi_available()) return 0;
+    int left = 0;
+    CURLMsg *msg;
+    while ((msg = api.multi_info_read(m, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE) { *easy = msg->easy_handle; *result = msg->data.result; return 1; }
+    }
+    return 0;
 }

@@ -11,6 +11,10 @@ Serves files from a folder (argv[1]) on 127.0.0.1, on a free port it prints as "
   /ignore-range/NAME  always the whole file with 200, whatever Range says
   /etag/NAME          like /ok, but the ETag is the value set by /_set?etag=...; with /_set?truncate=1 it stops halfway
   /wrong/NAME         different bytes of the same length
+  /badrange/NAME[?at=N]  like /ok (same ETag), but the 4 KiB from the middle of the file (or from byte N) are
+                      inverted: a mirror that returns different bytes for one range
+  /etag-flip/NAME     the first GET is the file with ETag "v1"; every later one has ETag "v2" and different bytes
+                      (a file replaced in the middle of a download)
   /excess/NAME        Content-Length says the file's size, then 100 more bytes follow
   /endless/NAME       no Content-Length: the file, then zeros until 64 MiB or the client goes away
   /biglength/NAME     Content-Length: 1000000000000 (a lie), then the file
@@ -26,6 +30,9 @@ Serves files from a folder (argv[1]) on 127.0.0.1, on a free port it prints as "
   /missing            404 with an HTML body
   /_log               the requests seen so far, one "PATH RANGE IF-RANGE" line each (plus " INJECTED" when the
                       request carried an X-Injected header)
+  HEAD                answered for ok, reset, etag, badrange, etag-flip, ignore-range and wrong with the size,
+                      ETag and Accept-Ranges (never counting as a first request); 405 otherwise
+  Range               "bytes=A-" and "bytes=A-B"
   /_reset             forgets the first-request state and the log
 """
 import gzip
@@ -70,15 +77,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if_range = self.headers.get("If-Range")
         start = 0
         if honour_range and rng and rng.startswith("bytes=") and (if_range is None or if_range == etag):
-            start = int(rng[6:].split("-")[0])
+            first, _, last = rng[6:].partition("-")
+            start = int(first)
+            stop = min(int(last) + 1, len(data)) if last else len(data)
             if start >= len(data):
                 self.simple(416, headers=[("Content-Range", "bytes */%d" % len(data))])
                 return
             self.send_response(206)
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, stop - 1, len(data)))
         else:
             self.send_response(200)
-        body = data[start:]
+            stop = len(data)
+        body = data[start:stop]
         if length != "none":
             self.send_header("Content-Length", str(length if length is not None else len(body)))
         self.send_header("ETag", etag)
@@ -118,6 +128,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         self.wfile.write(body + excess)
 
+    def do_HEAD(self):
+        path = self.path.split("?")[0]
+        with LOCK:
+            STATE["log"].append("HEAD %s" % path)
+        parts = path.split("/", 2)
+        heads = ("ok", "reset", "etag", "badrange", "etag-flip", "ignore-range", "wrong")
+        if len(parts) != 3 or parts[1] not in heads or not os.path.isfile(os.path.join(ROOT, parts[2])):
+            self.send_response(405)
+            self.send_header("Content-Length", "0")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            return
+        etag = '"v1"'
+        if parts[1] == "etag":
+            with LOCK:
+                etag = '"%s"' % STATE["etag"]
+        self.send_response(200)
+        self.send_header("Content-Length", str(os.path.getsize(os.path.join(ROOT, parts[2]))))
+        self.send_header("ETag", etag)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Connection", "close")
+        self.end_headers()
+
     def do_GET(self):
         path = self.path.split("?")[0]
         with LOCK:
@@ -131,6 +164,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with LOCK:
                 STATE["seen"].clear()
                 STATE["log"].clear()
+                STATE["gets"] = {}
             return self.simple(200, b"ok\n")
         if path == "/_set":
             for pair in self.path.split("?", 1)[1].split("&"):
@@ -196,6 +230,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.serve(data, etag='"v1\rX-Injected: yes"', cut=half if self.first(path) else None)
         if kind == "wrong":
             return self.serve(bytes(b ^ 0xFF for b in data))
+        if kind == "badrange":
+            bad = bytearray(data)
+            at = int(self.path.split("?at=", 1)[1]) if "?at=" in self.path else half
+            for i in range(at, min(at + 4096, len(bad))):
+                bad[i] ^= 0xFF
+            return self.serve(bytes(bad))
+        if kind == "etag-flip":
+            with LOCK:
+                n = STATE.setdefault("gets", {}).get(path, 0) + 1
+                STATE["gets"][path] = n
+            if n == 1:
+                return self.serve(data)
+            return self.serve(bytes(b ^ 0x5A for b in data), etag='"v2"')
         if kind == "excess":
             return self.serve(data, excess=b"X" * 100)
         return self.simple(404, b"unknown kind\n")

@@ -64,4 +64,18 @@ CURLcode vmp_curl_protocols_str(CURL *h, int which);
 /* The same as a bitmask (CURLOPT_PROTOCOLS and CURLOPT_REDIR_PROTOCOLS: libcurl 7.19.4+, deprecated in 7.85). */
 CURLcode vmp_curl_protocols_mask(CURL *h, int which);
 
+/* --- multi interface (segmented downloads); optional --- */
+/* 1 when the loaded libcurl has every multi function vmprov uses (else downloads run as one stream). */
+int vmp_curl_multi_available(void);
+CURLM *vmp_curl_multi_init(void);
+CURLMcode vmp_curl_multi_add(CURLM *m, CURL *h);
+CURLMcode vmp_curl_multi_remove(CURLM *m, CURL *h);
+CURLMcode vmp_curl_multi_perform(CURLM *m, int *running);
+/* curl_multi_wait with no extra fds. */
+CURLMcode vmp_curl_multi_wait(CURLM *m, int timeout_ms);
+void vmp_curl_multi_cleanup(CURLM *m);
+const char *vmp_curl_multi_strerror(CURLMcode c);
+/* The next finished transfer: its easy handle and result; 0 when none is left. */
+int vmp_curl_multi_done(CURLM *m, CURL **easy, CURLcode *result);
+
 #endif

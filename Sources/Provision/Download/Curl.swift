@@ -26,6 +26,8 @@ struct ResponseHeaders {
     var contentRange: (start: Int64, total: Int64?)?
     var contentLength: Int64?
     var retryAfter: Int?
+    /// `Accept-Ranges: bytes` was announced.
+    var acceptsRanges = false
 
     mutating func reset() { self = ResponseHeaders() }
 
@@ -45,6 +47,7 @@ struct ResponseHeaders {
         case "last-modified": lastModified = String(value)
         case "content-length": contentLength = Int64(value)
         case "retry-after": retryAfter = Int(value)
+        case "accept-ranges": acceptsRanges = value.lowercased().contains("bytes")
         case "content-range":
             // bytes START-END/TOTAL
             let spec = value.drop { $0 != " " }.dropFirst()
@@ -186,4 +189,56 @@ final class CurlEasy {
         _ = vmp_curl_get_string(handle, CURLINFO_EFFECTIVE_URL, &p)
         return p.map { String(cString: $0) }
     }
+}
+
+/// Owns one `CURLM *` multi handle (segmented downloads: several transfers on one thread, sharing libcurl's
+/// connection cache). Easy handles added with `add` stay owned by the caller and must be removed before they are
+/// freed.
+final class CurlMulti {
+    let handle: UnsafeMutableRawPointer
+
+    /// Nil when libcurl cannot be loaded or lacks the multi interface.
+    init?() {
+        guard CurlGlobal.load(), vmp_curl_multi_available() != 0, let m = vmp_curl_multi_init() else { return nil }
+        handle = m
+    }
+
+    deinit { vmp_curl_multi_cleanup(handle) }
+
+    /// - Throws: `DownloadError.curlOption` naming curl_multi_add_handle when libcurl refuses the handle.
+    func add(_ easy: CurlEasy) throws(DownloadError) {
+        let rc = vmp_curl_multi_add(handle, easy.handle)
+        guard rc == CURLM_OK else {
+            throw .curlOption(option: "curl_multi_add_handle", detail: String(cString: vmp_curl_multi_strerror(rc)))
+        }
+    }
+
+    func remove(_ easy: CurlEasy) { _ = vmp_curl_multi_remove(handle, easy.handle) }
+
+    /// Runs what can run now, then waits up to `timeoutMs` for activity.
+    /// - Throws: `DownloadError.curlOption` when libcurl reports a multi-handle error (out of memory, a bad handle).
+    func step(timeoutMs: Int32) throws(DownloadError) {
+        var running: Int32 = 0
+        var rc = vmp_curl_multi_perform(handle, &running)
+        if rc == CURLM_OK { rc = vmp_curl_multi_wait(handle, timeoutMs) }
+        guard rc == CURLM_OK else {
+            throw .curlOption(option: "curl_multi_perform", detail: String(cString: vmp_curl_multi_strerror(rc)))
+        }
+    }
+
+    /// The finished transfers since the last call: each handle and its result.
+    func finished() -> [(UnsafeMutableRawPointer, CURLcode)] {
+        var out: [(UnsafeMutableRawPointer, CURLcode)] = []
+        var easy: UnsafeMutableRawPointer?
+        var code = CURLE_OK
+        while vmp_curl_multi_done(handle, &easy, &code) != 0 {
+            if let easy { out.append((easy, code)) }
+        }
+        return out
+    }
+}
+
+extension CurlEasy {
+    /// libcurl's words for a result code (transfers on a multi handle have no error buffer).
+    static func describe(_ code: CURLcode) -> String { String(cString: vmp_curl_easy_strerror(code)) }
 }

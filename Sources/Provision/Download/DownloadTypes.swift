@@ -34,6 +34,14 @@ public struct DownloadOptions: Sendable {
     /// Called with facts worth a note (a damaged `.partial.info` that made the download start again).
     public var onNote: (@Sendable (String) -> Void)?
     public var userAgent = "vmprov/0.1.0"
+    /// Transfers at once for one file (`--connections`): 1 is one stream, as before segmented downloads; more
+    /// splits a file of at least two segments whose servers honour Range into `segmentBytes` ranges fetched at
+    /// once, spread over the mirrors when a checksum is known. The CLI's default is `defaultConnections`.
+    public var connections = 1
+    /// The size of one range of a segmented download, and half the smallest file that is segmented.
+    public var segmentBytes: Int64 = 8 << 20
+    /// The CLI's default for `connections`, chosen by measurement (bench/README.md).
+    public static let defaultConnections = 4
     /// Test only: libcurl options (by name, e.g. `CURLOPT_PROTOCOLS_STR`) that vmprov does not set and treats as
     /// refused by libcurl, to prove that a refused option stops the download. The CLI fills it from
     /// `VMPROV_TEST_FAIL_CURLOPT` (comma-separated).

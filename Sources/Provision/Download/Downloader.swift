@@ -188,6 +188,9 @@ public struct Downloader: Sendable {
         // Never through a planted link: refused before anything is read, truncated or written.
         try SafeFiles.refuseForeign(partial)
         try SafeFiles.refuseForeign(info)
+        if let report = try segmentedFetch(request, partial: partial, info: info, started: started, cacheNote: cacheNote) {
+            return report
+        }
         var attempts: [AttemptRecord] = []
         var allNotFound = true
         var transferred: Int64 = 0
@@ -198,7 +201,7 @@ public struct Downloader: Sendable {
                 // Decide whether the existing part can be continued from this URL.
                 var resumeFrom: Int64 = 0
                 var validator: String?
-                let existing = SafeFiles.resumableSize(partial)
+                var existing = SafeFiles.resumableSize(partial)
                 switch PartialInfo.read(info) {
                 case .absent:
                     break
@@ -206,6 +209,10 @@ public struct Downloader: Sendable {
                     options.onNote?("\(URLText.printable(info)): \(why); starting the download again from zero")
                     unlink(info)
                 case .valid(let previous):
+                    if let missing = previous.missing {
+                        // A segmented part continued as one stream: only its bytes before the first hole count.
+                        existing = min(existing, missing.first?.0 ?? existing)
+                    }
                     if let size = previous.size, existing > size {
                         options.onNote?("\(URLText.printable(partial)): \(existing) bytes, more than the whole file "
                             + "(\(size) bytes); starting the download again from zero")
@@ -218,6 +225,9 @@ public struct Downloader: Sendable {
                     }
                 }
                 let fd = try SafeFiles.openPartial(partial, resumeFrom: resumeFrom)
+                if resumeFrom > 0, ftruncate(fd.raw, off_t(resumeFrom)) != 0 {
+                    throw .io(IOError(path: partial, operation: "truncate", code: errno))
+                }
                 var hasher = request.expected.flatMap { StreamingHasher($0.algorithm) }
                 if resumeFrom > 0, var h = hasher {
                     // Hash the existing part once, then continue the stream.
@@ -372,6 +382,14 @@ struct PartialInfo: Equatable {
     var digest: String?
     /// The size of the whole file as the server announced it.
     var size: Int64?
+    /// A segmented part (`vmprov-partial 2`): the ranges not yet on disk, `start..<end` each, sorted; nil for a
+    /// part written as one stream, whose bytes are all at its start.
+    var missing: [(Int64, Int64)]?
+
+    static func == (a: PartialInfo, b: PartialInfo) -> Bool {
+        a.url == b.url && a.validator == b.validator && a.digest == b.digest && a.size == b.size
+            && a.missing.map { $0.map { [$0.0, $0.1] } } == b.missing.map { $0.map { [$0.0, $0.1] } }
+    }
 
     /// What reading a sidecar found.
     enum Read: Equatable {
@@ -401,7 +419,10 @@ struct PartialInfo: Equatable {
         guard let text = String(validating: bytes, as: UTF8.self) else { return .invalid("not UTF-8 text") }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last == "" { lines.removeLast() }
-        guard lines.first == "vmprov-partial 1" else { return .invalid("not a vmprov-partial 1 file") }
+        guard lines.first == "vmprov-partial 1" || lines.first == "vmprov-partial 2" else {
+            return .invalid("not a vmprov-partial 1 or 2 file")
+        }
+        let segmented = lines.first == "vmprov-partial 2"
         var fields: [String: String] = [:]
         for line in lines.dropFirst() {
             guard URLText.printable(String(line)) == line else { return .invalid("a line holds control characters") }
@@ -432,14 +453,23 @@ struct PartialInfo: Equatable {
             }
             size = v
         }
-        return .valid(PartialInfo(url: url, validator: validator, digest: digest, size: size))
+        var missing: [(Int64, Int64)]?
+        if segmented {
+            // Version 2 (written by segmented downloads; older vmprov refuses it instead of resuming holes).
+            guard let size, let text = fields["missing"], let ranges = MissingRanges.parse(text, size: size) else {
+                return .invalid("the missing ranges of a segmented part are malformed")
+            }
+            missing = ranges
+        }
+        return .valid(PartialInfo(url: url, validator: validator, digest: digest, size: size, missing: missing))
     }
 
     /// Writes the sidecar through a new temporary file (`O_EXCL | O_NOFOLLOW`) renamed over the old one; a
     /// failure leaves no sidecar (the part then restarts rather than resuming unchecked).
     func write(_ path: String) {
-        let text = "vmprov-partial 1\nurl=\(url)\nvalidator=\(validator ?? "")\ndigest=\(digest ?? "")\n"
-            + "size=\(size.map(String.init) ?? "")\n"
+        var text = "vmprov-partial \(missing == nil ? 1 : 2)\nurl=\(url)\nvalidator=\(validator ?? "")\n"
+            + "digest=\(digest ?? "")\nsize=\(size.map(String.init) ?? "")\n"
+        if let missing { text += "missing=\(MissingRanges.text(missing))\n" }
         let temp = path + ".tmp\(getpid())"
         do throws(DownloadError) {
             try SafeFiles.createExclusive(temp, bytes: Array(text.utf8))

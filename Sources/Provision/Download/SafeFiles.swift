@@ -32,16 +32,18 @@ enum SafeFiles {
 
     /// Opens `DEST.partial` for writing: the existing file positioned at `resumeFrom` when resuming, else a new
     /// empty file (an old one is removed first and the new one made with `O_EXCL`).
+    /// `readable` opens it for reading too (a segmented download reads its ranges back to hash them in order).
     /// - Returns: the owned file descriptor.
     /// - Throws: `DownloadError.unsafeFile` for a link or foreign file, `.io` for other errors.
-    static func openPartial(_ path: String, resumeFrom: Int64) throws(DownloadError) -> OwnedFD {
+    static func openPartial(_ path: String, resumeFrom: Int64, readable: Bool = false) throws(DownloadError) -> OwnedFD {
         try refuseForeign(path)
         let opened: OwnedFD?
+        let access = readable ? O_RDWR : O_WRONLY
         if resumeFrom > 0 {
-            opened = OwnedFD.openOrNil(path, O_WRONLY | O_NOFOLLOW)
+            opened = OwnedFD.openOrNil(path, access | O_NOFOLLOW)
         } else {
             if unlink(path) != 0 && errno != ENOENT { throw .io(IOError(path: path, operation: "remove", code: errno)) }
-            opened = OwnedFD.openOrNil(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
+            opened = OwnedFD.openOrNil(path, access | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o644)
         }
         guard let fd = opened else { throw refusal(path, errno, operation: "create") }
         var st = stat()

@@ -100,6 +100,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case testSaveFault = "VMPROV_TEST_SAVE_FAULT"
     /// Tests only: see `TestHooks.mirrorPrefix`.
     case testMirrorPrefix = "VMPROV_TEST_MIRROR_PREFIX"
+    /// Tests only: see `TestHooks.segmentBytes`.
+    case testSegmentBytes = "VMPROV_TEST_SEGMENT_BYTES"
     /// Tests only: see `TestHooks.libcurl`.
     case testLibcurl = "VMPROV_TEST_LIBCURL"
     /// Tests only: see `TestHooks.growFault`.

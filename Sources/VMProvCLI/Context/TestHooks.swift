@@ -36,6 +36,9 @@ public struct TestHooks: Sendable, Equatable {
     /// For tests only. `VMPROV_TEST_MIRROR_PREFIX=PREFIX` rewrites every profile mirror URL `https://HOST/PATH` to
     /// `PREFIX/HOST/PATH` (local mirrors laid out like each publisher's).
     public var mirrorPrefix: String?
+    /// For tests only. `VMPROV_TEST_SEGMENT_BYTES=N`: the range size of a segmented download (bytes), so that
+    /// small test files are segmented too.
+    public var segmentBytes: Int64?
     /// For tests only. `VMPROV_TEST_LIBCURL=PATH`: the libcurl `fetch` loads instead of `libcurl.so.4` (proves the
     /// message when it cannot be loaded).
     public var libcurl: String?
@@ -57,6 +60,7 @@ public struct TestHooks: Sendable, Equatable {
         saveFault = environment[.testSaveFault]
         growFault = environment[.testGrowFault].flatMap(Int.init)
         libcurl = environment[.testLibcurl]
+        segmentBytes = environment[.testSegmentBytes].flatMap(Int64.init).flatMap { $0 > 0 ? $0 : nil }
         mirrorPrefix = environment[.testMirrorPrefix]
     }
 
@@ -77,6 +81,7 @@ public struct TestHooks: Sendable, Equatable {
         if let stallSeconds { options.stallSeconds = stallSeconds }
         if let failingCurlOptions { options.failingCurlOptions = failingCurlOptions }
         if let libcurl { options.libcurlLibrary = libcurl }
+        if let segmentBytes { options.segmentBytes = segmentBytes }
     }
 
     /// The save hook of `saveFault`, nil when unset.

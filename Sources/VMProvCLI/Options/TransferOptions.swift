@@ -29,7 +29,14 @@ struct TransferOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds below --stall-speed before a transfer counts as stalled.", valueName: "seconds"))
     var stallTime: Int = 30
 
+    @Option(help: ArgumentHelp("Transfers at once for one large file (1 to 16), spread over the mirrors when a "
+        + "checksum is known; 1 is one stream.", valueName: "n"))
+    var connections: Int = DownloadOptions.defaultConnections
+
     func validate() throws {
+        guard (1...16).contains(connections) else {
+            throw ValidationError("--connections \(connections): give 1 to 16 (1 is one stream).")
+        }
         guard retries >= 0 else { throw ValidationError("--retries must be 0 or more.") }
         guard stallSpeed >= 1 else { throw ValidationError("--stall-speed \(stallSpeed): give 1 or more bytes per second.") }
         guard (1...86_400).contains(stallTime) else {
@@ -49,6 +56,7 @@ struct TransferOptions: ParsableArguments {
         if let p = progress { o.progress = { p.update($0) } }
         o.lowSpeedBytes = stallSpeed
         o.stallSeconds = stallTime
+        o.connections = connections
         let quiet = self.quiet
         o.onRetry = { message in if !quiet { Output.warn(message) } }
         o.onNote = { message in if !quiet { Output.note("vmprov: \(message)") } }
