@@ -52,6 +52,8 @@ public struct CreateReport: Sendable {
     public var warnings: [String]
     public var findings: [Finding]
     public var guestAdditions: String?
+    /// The new machine as a container project sees it (its ports for compose), at its final path.
+    public var guest: ComposeGuest
 }
 
 /// Why create failed; nothing is left in the target folder.
@@ -158,10 +160,14 @@ public struct MachineCreator: Sendable {
         } catch { throw .settings(error) }
         // 3. Check what was written, as VirtualBox would read it.
         let findings: [Finding]
+        var guest: ComposeGuest
         do {
             let written = try VBoxSettings.load(path: settingsPath)
             findings = ReaderRules.check(written)
+            guest = ComposeGuest(written)
         } catch { throw .settings(error) }
+        guest.settingsPath = final + "/" + req.name + ".vbox"
+        guest.folder = final
         if findings.contains(where: { $0.severity == .error }) { throw .check(path: final + "/" + req.name + ".vbox", findings) }
 
         // 4. Into place.
@@ -186,7 +192,7 @@ public struct MachineCreator: Sendable {
         return CreateReport(folder: final, settingsFile: final + "/" + req.name + ".vbox", diskFile: final + "/" + diskName,
                             diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: digest,
                             checksumOutcome: checksumOutcome, signatureOutcome: signatureOutcome, warnings: warnings,
-                            findings: findings, guestAdditions: req.guestAdditions)
+                            findings: findings, guestAdditions: req.guestAdditions, guest: guest)
     }
 
     /// Fetches (or checks) the installer. Returns its path, digest and what was verified.
