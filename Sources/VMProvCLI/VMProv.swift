@@ -25,6 +25,7 @@ public struct VMProv: ParsableCommand {
             Fetch.self, Verify.self,
             Setup.self,
             Run.self, List.self, State.self, Healthcheck.self,
+            Compose.self, Kube.self,
         ]
     )
 

@@ -6,12 +6,13 @@ import Musl
 import VBoxXML
 
 /// Writes the files `compose` and `kube` generate: whole, or not at all, and never through a symlink.
-enum GeneratedFile {
+public enum GeneratedFile {
     /// What happened to one file.
-    enum Outcome: String, Sendable { case created, updated, unchanged }
+    public enum Outcome: String, Sendable { case created, updated, unchanged }
 
     /// The file's bytes, nil when there is none; a symlink or non-file there is refused.
-    static func existing(_ path: String) throws(ComposeError) -> [UInt8]? {
+    /// - Throws: ``ComposeError/io(path:operation:reason:)`` for a symlink, a non-file or a read error.
+    public static func existing(_ path: String) throws(ComposeError) -> [UInt8]? {
         var st = stat()
         guard lstat(path, &st) == 0 else {
             if errno == ENOENT { return nil }
@@ -28,7 +29,8 @@ enum GeneratedFile {
 
     /// Replaces `path` with `bytes` (mode `mode`) through a temporary file in the same folder and `rename`, so
     /// a reader sees the old or the new file, never a part; unchanged bytes (and mode) are not rewritten.
-    static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(ComposeError) -> Outcome {
+    /// - Throws: ``ComposeError/io(path:operation:reason:)`` naming the step that failed; the old file stays.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(ComposeError) -> Outcome {
         let old = try existing(path)
         var st = stat()
         if old == bytes, lstat(path, &st) == 0, st.st_mode & 0o7777 == mode { return .unchanged }
@@ -47,5 +49,24 @@ enum GeneratedFile {
             throw .io(path: path, operation: operation, reason: FileIO.describe(code))
         }
         return old == nil ? .created : .updated
+    }
+
+    /// The file's text, nil when there is none (see ``existing(_:)``).
+    /// - Throws: ``ComposeError/io(path:operation:reason:)``.
+    public static func existingText(_ path: String) throws(ComposeError) -> String? {
+        try existing(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Makes the folder `path` (0755) unless it is there; a symlink or non-folder there is refused.
+    /// - Throws: ``ComposeError/io(path:operation:reason:)``.
+    public static func folder(_ path: String) throws(ComposeError) {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw .io(path: path, operation: "use it as a folder", reason: "it is a symlink or not a folder; remove it")
+            }
+            return
+        }
+        guard mkdir(path, 0o755) == 0 else { throw .io(path: path, operation: "create the folder", reason: FileIO.describe(errno)) }
     }
 }
