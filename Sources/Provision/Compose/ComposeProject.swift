@@ -17,6 +17,14 @@ public struct ComposeProject: Sendable {
     /// Warnings: VirtualBox's format backups skipped, `check` errors of single guests.
     public var notes: [String]
 
+    /// A project of already-read machines (``load(_:)`` reads them from a folder).
+    public init(folder: String, settings: [VBoxSettings], guests: [ComposeGuest], notes: [String]) {
+        self.folder = folder
+        self.settings = settings
+        self.guests = guests
+        self.notes = notes
+    }
+
     /// Reads every machine folder under `folder` (the folder itself and its direct sub-folders; VirtualBox's
     /// format backups, `-prev` and temporary files are never machines, ``VBoxFileDiscovery``).
     /// - Throws: ``ComposeError/noMachines(folder:backups:)`` when there is none, `.settings` for a file that does

@@ -55,9 +55,13 @@ public enum KubeFiles {
         let name = "vmprov-" + g.serviceName
         let trimmed = String(name.prefix(52)).hasSuffix("-") ? String(name.prefix(51)) : String(name.prefix(52))
         let labels = Y.map([("app.kubernetes.io/name", Y.str("vmprov")), ("app.kubernetes.io/instance", Y.str(g.serviceName))])
-        let probe = Y.map([("exec", Y.map([("command", Y.strings(["/usr/local/bin/entrypoint", "healthcheck"]
-                                                                    + (g.rdpPort != nil ? ["--console"] : [])))]))])
-        func withTiming(_ initial: Int, _ failures: Int) -> Node {
+        // Readiness also asks the RDP server (a guest without one is not served); liveness only the machine's state,
+        // so a missing RDP server never restarts a running guest.
+        func probe(console: Bool) -> Node {
+            Y.map([("exec", Y.map([("command", Y.strings(["/usr/local/bin/entrypoint", "healthcheck"]
+                                                            + (console && g.rdpPort != nil ? ["--console"] : [])))]))])
+        }
+        func withTiming(_ probe: Node, _ initial: Int, _ failures: Int) -> Node {
             guard case .mapping(var m) = probe else { return probe }
             for (k, v) in [("initialDelaySeconds", initial), ("periodSeconds", 30), ("timeoutSeconds", 20),
                            ("failureThreshold", failures)] {
@@ -88,8 +92,8 @@ public enum KubeFiles {
                 Y.map([("name", Y.str("vboxdrvu")), ("mountPath", Y.str("/dev/vboxdrvu"))]),
                 Y.map([("name", Y.str("machine")), ("mountPath", Y.str(s.vmDir))]),
             ])),
-            ("readinessProbe", withTiming(30, 1)),
-            ("livenessProbe", withTiming(120, 3)),
+            ("readinessProbe", withTiming(probe(console: true), 30, 1)),
+            ("livenessProbe", withTiming(probe(console: false), 120, 3)),
         ]
         let pod = Y.map([
             ("terminationGracePeriodSeconds", Y.int(s.budget.graceSeconds)),
