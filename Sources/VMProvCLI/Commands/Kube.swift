@@ -42,11 +42,18 @@ struct Kube: ParsableCommand {
         guard parts.count == 2, !parts[0].isEmpty else {
             throw ValidationError("--node-label \(nodeLabel): give KEY=VALUE, for example vmprov/vboxdrv=7.2.4.")
         }
-        let quantity = storage.unicodeScalars
-        guard let first = quantity.first, ("0"..."9").contains(first),
-              storage.range(of: #"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"#, options: .regularExpression) != nil else {
+        guard Kube.isQuantity(storage) else {
             throw ValidationError("--storage \(storage): give a Kubernetes quantity such as 64Gi or 500Mi.")
         }
+    }
+
+    /// A Kubernetes quantity as `--storage` takes it: digits, an optional fraction, an optional binary or decimal suffix.
+    static func isQuantity(_ text: String) -> Bool {
+        let suffixes = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "k", "M", "G", "T", "P", "E", ""]
+        guard let suffix = suffixes.first(where: { text.hasSuffix($0) }) else { return false }
+        let number = text.dropLast(suffix.count).split(separator: ".", omittingEmptySubsequences: false)
+        return (1...2).contains(number.count)
+            && number.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }
     }
 
     func run() throws {
