@@ -88,6 +88,21 @@ struct ComposeModelTests {
         }
     }
 
+    /// The single-guest project in docker/ must give a save time to finish, as the generated ones do (it gave
+    /// 180 s for STOP_TIMEOUT 150, shorter than the 250 s the escalation can take).
+    @Test func shippedComposeGraceCoversTheStopBudget() throws {
+        let docker = TestPaths.packageRoot.appendingPathComponent("docker")
+        let env = try String(contentsOf: docker.appendingPathComponent(".env"), encoding: .utf8)
+        func value(_ key: String) -> String? {
+            env.split(separator: "\n").first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+        }
+        let stop = try #require(value("STOP_TIMEOUT").flatMap { Int($0) })
+        let grace = try #require(value("GRACE_PERIOD").flatMap { Int($0.dropLast()) })
+        #expect(grace >= StopBudget(stopTimeout: stop).graceSeconds, "GRACE_PERIOD=\(grace)s for STOP_TIMEOUT=\(stop)")
+        let compose = try String(contentsOf: docker.appendingPathComponent("compose.yml"), encoding: .utf8)
+        #expect(compose.contains("${STOP_TIMEOUT:-\(stop)}") && compose.contains("${GRACE_PERIOD:-\(grace)s}"))
+    }
+
     @Test func clashesAcrossGuestsAndTheirMoves() throws {
         let a = try VBoxSettings(bytes: Array(composeMachine("a", rdp: "3389", rules: ["ssh,tcp,2222,22"]).utf8), path: "/v/a/a.vbox")
         let b = try VBoxSettings(bytes: Array(composeMachine("b", rdp: "3380-3390", rules: ["ssh,tcp,2222,22", "dns,udp,2222,53"]).utf8), path: "/v/b/b.vbox")
