@@ -243,3 +243,15 @@ extension RunnerError: HasExitCode {
         }
     }
 }
+
+extension ComposeError: HasExitCode {
+    /// No machine 66, clashes and unusable machines 65, options 64, files 74.
+    public var exitCode: Int32 {
+        switch self {
+        case .noMachines: return VMProvExit.noInput
+        case .clashes, .sameServiceName, .settings, .data: return VMProvExit.dataError
+        case .usage: return VMProvExit.usage
+        case .io: return VMProvExit.ioError
+        }
+    }
+}

@@ -36,6 +36,7 @@ public struct VMProv: ParsableCommand {
             CommandGroup(name: "Inspect a .vbox", subcommands: [Forwards.self, Show.self, Check.self]),
             CommandGroup(name: "Downloads", subcommands: [Fetch.self, Verify.self]),
             CommandGroup(name: "Image build", subcommands: [Setup.self]),
+            CommandGroup(name: "Many guests", subcommands: [Compose.self, Kube.self]),
             CommandGroup(name: "Run in a container", subcommands: [Run.self, List.self, State.self, Healthcheck.self]),
         ]
     )

@@ -203,3 +203,46 @@ public func sha256sum(_ data: Data) throws -> String {
     let r = try run(which("sha256sum") ?? "/usr/bin/sha256sum", [url.path])
     return String(r.stdout.prefix(64))
 }
+
+/// A real RDP server (Debian's `xrdp`) on a free loopback port, with its own xrdp.ini and log in a temp folder,
+/// in the foreground (`--nodaemon`); stopped when released. Its configuration is Debian's `/etc/xrdp/xrdp.ini`
+/// with the listening address, log file and syslog changed; it reads the package's key and certificate, so it
+/// needs to run as root (the test machine's user) or a member of the `ssl-cert` group.
+public final class XRDPServer: @unchecked Sendable {
+    public let port: Int
+    private let process: Process
+    private let work: TempDir
+
+    public init() throws {
+        work = TempDir("xrdp")
+        let port = freePort()
+        self.port = port
+        let xrdp = which("xrdp") ?? "/usr/sbin/xrdp"
+        let log = work.file("xrdp.log").path
+        let base = try String(contentsOfFile: "/etc/xrdp/xrdp.ini", encoding: .utf8)
+        let conf = base.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            if line.hasPrefix("port=3389") { return "port=tcp://127.0.0.1:\(port)" }
+            if line.hasPrefix("LogFile=") { return "LogFile=\(log)" }
+            if line.hasPrefix("EnableSyslog=") { return "EnableSyslog=false" }
+            return String(line)
+        }.joined(separator: "\n")
+        let ini = work.write("xrdp.ini", conf)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: xrdp)
+        process.arguments = ["--nodaemon", "--config", ini.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        guard waitForPort(port) else {
+            process.terminate()
+            let log = (try? String(contentsOfFile: work.file("xrdp.log").path, encoding: .utf8)) ?? ""
+            throw ServerError(message: "xrdp did not start on port \(port): \(log)")
+        }
+    }
+
+    deinit {
+        // xrdp 0.9 does not always exit on TERM while it has children; it holds nothing worth a clean stop.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}

@@ -86,7 +86,7 @@ struct EditTests {
                   </NAT>
         """)
         #expect(Fixture.text(result.settings) == expected)
-        #expect(result.openedPorts.map(\.composeEntry) == ["127.0.0.1:2222:2222"])
+        #expect(NATRules.hostPorts(NetworkModel(result.settings)).first?.label == "NAT rule \"ssh\" (adapter 1, tcp 2222)")
         // The snapshot's NAT is not touched.
         #expect(Fixture.text(result.settings).contains("            <NAT/>\n"))
         // Removing it gives back the original bytes.

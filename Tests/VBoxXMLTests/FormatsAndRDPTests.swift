@@ -78,7 +78,7 @@ struct FormatsAndRDPTests {
         let text = Fixture.text(result.settings)
         #expect(text.contains("<Property name=\"TCP/Ports\" value=\"5000-5050,5100\"/>"))
         #expect(text.contains("<Property name=\"TCP/Address\" value=\"127.0.0.1\"/>"))
-        #expect(result.openedPorts.map(\.composeEntry) == ["127.0.0.1:5000-5050:5000-5050", "127.0.0.1:5100:5100"])
+        #expect(NATRules.hostPorts(NetworkModel(result.settings)).map(\.spec) == ["5000-5050", "5100"])
         // --port still wins.
         #expect(try legacy.enablingRDP(RDPRequest(ports: "3390")).settings.remoteDisplay.ports == "3390")
         // A legacy value VirtualBox cannot listen on is not carried silently.
@@ -86,14 +86,5 @@ struct FormatsAndRDPTests {
         #expect(throws: VBoxXMLError.self) { try broken.enablingRDP(RDPRequest()) }
         // Without any port anywhere the default stays 3389.
         #expect(try doc().enablingRDP(RDPRequest()).settings.remoteDisplay.ports == "3389")
-    }
-
-    @Test func composeEntriesOnePerPortItem() {
-        #expect(ComposePorts.vrde("5000-5050,5100").map(\.composeEntry) == ["127.0.0.1:5000-5050:5000-5050", "127.0.0.1:5100:5100"])
-        #expect(ComposePorts.vrde("0").map(\.composeEntry) == ["127.0.0.1:3389:3389"])
-        #expect(ComposePorts.vrde("50a").isEmpty)
-        let udp = ComposePorts.forward(PortForward(name: "dns", proto: .udp, hostIP: "", hostPort: 5353, guestIP: "", guestPort: 53))
-        #expect(ComposePorts.lines(ComposePorts.vrde("3389") + [udp, udp], indent: "  ")
-            == ["  - \"127.0.0.1:3389:3389\"", "  - \"127.0.0.1:5353:5353/udp\""])
     }
 }

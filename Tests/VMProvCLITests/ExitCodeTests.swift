@@ -124,6 +124,18 @@ struct ExitCodeTests {
         }
     }
 
+    static func name(_ e: ComposeError) -> String {
+        switch e {
+        case .noMachines: "noMachines"
+        case .clashes: "clashes"
+        case .sameServiceName: "sameServiceName"
+        case .settings: "settings"
+        case .io: "io"
+        case .usage: "usage"
+        case .data: "data"
+        }
+    }
+
     static func name(_ e: RunnerError) -> String {
         switch e {
         case .noMachine: "noMachine"
@@ -175,6 +187,7 @@ struct ExitCodeTests {
         "CreateError": ["exists", "invalid", "download", "settings", "check", "io", "release"],
         "ReleaseError": ["download", "noMatch", "ambiguous", "releaseNotFound"],
         "VirtualBoxError": ["missing", "failed", "unparsable", "timedOut", "interrupted"],
+        "ComposeError": ["noMachines", "clashes", "sameServiceName", "settings", "io", "usage", "data"],
         "RunnerError": ["noMachine", "registration", "virtualBox", "headlessStartFailed", "signals", "setting"],
         "SetupError": ["data", "usage", "notFound", "unavailable"],
         "ProfileError": ["invalid", "notFound"],
@@ -272,6 +285,15 @@ struct ExitCodeTests {
         virtualBox(.unparsable(what: "list vms", output: "?"), 69)
         virtualBox(.timedOut(argv: ["VBoxManage"], seconds: 30, pid: 1), 69)
         virtualBox(.interrupted(argv: ["VBoxManage"], by: "TERM"), 69)
+
+        func compose(_ e: ComposeError, _ code: Int32) { s.append(Sample(type: "ComposeError", name: name(e), error: e, expected: code)) }
+        compose(.noMachines(folder: "/vms", backups: []), 66)
+        compose(.clashes(["b: RDP port 3389 clashes with a's RDP port 3389"]), 65)
+        compose(.sameServiceName(name: "a", first: "/v/a/A.vbox", second: "/v/b/a.vbox"), 65)
+        compose(.settings("/v/a: two machines in one folder"), 65)
+        compose(.io(path: "/v/compose.yml", operation: "replace it", reason: "a symlink"), 74)
+        compose(.usage("/v/.env: STOP_TIMEOUT=x"), 64)
+        compose(.data(path: "user-mapping.xml", reason: "libxml2 could not write"), 65)
 
         func runner(_ e: RunnerError, _ code: Int32) { s.append(Sample(type: "RunnerError", name: name(e), error: e, expected: code)) }
         runner(.noMachine(searched: ["/vms"]), 66)

@@ -62,6 +62,8 @@ public struct CreateReport: Sendable {
     public var guestAdditions: String?
     /// How a release-form profile was resolved (which file, which folder served it).
     public var release: ResolvedRelease?
+    /// The new machine as a container project sees it (its ports for compose), at its final path.
+    public var guest: ComposeGuest
 }
 
 /// Why create failed; nothing is left in the target folder.
@@ -227,10 +229,14 @@ public struct MachineCreator: Sendable {
         } catch { throw .settings(error) }
         // 3. Check what was written, as VirtualBox would read it.
         let findings: [Finding]
+        var guest: ComposeGuest
         do {
             let written = try VBoxSettings.load(path: settingsPath)
             findings = ReaderRules.check(written)
+            guest = ComposeGuest(written)
         } catch { throw .settings(error) }
+        guest.settingsPath = final + "/" + req.name + ".vbox"
+        guest.folder = final
         if findings.contains(where: { $0.severity == .error }) { throw .check(path: final + "/" + req.name + ".vbox", findings) }
 
         // 4. Into place.
@@ -256,7 +262,7 @@ public struct MachineCreator: Sendable {
                             diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: iso.digest,
                             checksumOutcome: iso.checksumOutcome, signatureOutcome: iso.signatureOutcome,
                             warnings: iso.warnings,
-                            findings: findings, guestAdditions: req.guestAdditions, release: iso.release)
+                            findings: findings, guestAdditions: req.guestAdditions, release: iso.release, guest: guest)
     }
 
     /// Fetches (or checks) the installer. Returns where it is, its digest, how it was verified and where it came from.

@@ -344,3 +344,89 @@ public enum NATRules {
         return out
     }
 }
+
+/// One host port or range a machine binds when it starts: an item of the VRDE server's port list, or a NAT rule.
+public struct HostPortUse: Sendable, Equatable {
+    /// What binds it.
+    public enum Owner: Sendable, Equatable {
+        /// The VRDE (RDP) server; `item` is the position in its `TCP/Ports` list (0-based).
+        case remoteDisplay(item: Int)
+        /// NAT rule `name` on adapter `adapter` (1-based), whose `Forwarding` element is `element`.
+        case rule(name: String, adapter: Int, element: Int)
+    }
+    /// What binds it.
+    public var owner: Owner
+    /// First and last port (equal for one port).
+    public var ports: ClosedRange<Int>
+    /// TCP or UDP (the VRDE server is TCP).
+    public var proto: PortForward.Proto
+
+    /// `N` or `N-M`.
+    public var spec: String { ports.count == 1 ? "\(ports.lowerBound)" : "\(ports.lowerBound)-\(ports.upperBound)" }
+
+    /// How a message names it: `RDP port 3389` or `NAT rule "ssh" (adapter 1, tcp 2222)`.
+    public var label: String {
+        switch owner {
+        case .remoteDisplay: return "RDP port \(spec)"
+        case .rule(let name, let adapter, _):
+            return "NAT rule \"\(NATRules.escaped(name))\" (adapter \(adapter), \(proto.rawValue) \(spec))"
+        }
+    }
+}
+
+/// Two machines that publish one host port: on one host (one compose project, one node) only one can have it.
+public struct HostPortClash: Sendable, Equatable {
+    /// Index of the machine that keeps the port (the earlier one).
+    public var keeper: Int
+    /// What the keeper binds.
+    public var kept: HostPortUse
+    /// Index of the machine that must move.
+    public var mover: Int
+    /// What the mover binds.
+    public var moved: HostPortUse
+}
+
+extension NATRules {
+    /// What a machine binds on its host when it starts, in the order VirtualBox binds it: every item of the
+    /// enabled VRDE server's port list (`0` means 3389, `ConsoleVRDPServer::VRDPCallbackQueryProperty`; inside a
+    /// container each item must be published, as any may be the one the server takes), then the NAT rules of the
+    /// adapters that bind (``NetworkModel/Adapter/binds``) with ports 1-65535 and a protocol the engine reads.
+    public static func hostPorts(_ model: NetworkModel) -> [HostPortUse] {
+        var out: [HostPortUse] = []
+        let rd = model.remoteDisplay
+        if rd.enabled, case .success(let ranges) = ValueCheck.vrdePorts(rd.ports == "0" ? "3389" : rd.ports) {
+            for (k, r) in ranges.enumerated() { out.append(HostPortUse(owner: .remoteDisplay(item: k), ports: r, proto: .tcp)) }
+        }
+        for a in model.adapters where a.binds {
+            var names = Set<String>()
+            for r in a.rules {
+                let f = r.forward
+                guard names.insert(f.name).inserted, (1...65535).contains(f.hostPort), (1...65535).contains(f.guestPort)
+                else { continue }
+                if let p = r.protoText, let n = VBoxValue.uint(p), n > 1 { continue }
+                out.append(HostPortUse(owner: .rule(name: f.name, adapter: (a.slot ?? 0) + 1, element: r.element),
+                                       ports: f.hostPort...f.hostPort, proto: f.proto))
+            }
+        }
+        return out
+    }
+
+    /// Host ports two of `machines` both publish (same protocol, overlapping ports), each mover once per use:
+    /// a compose project publishes every guest's ports on one host address, so they clash whatever address the
+    /// NAT rule binds inside its container. Within one machine ``check(_:)`` is the judge.
+    public static func clashes(_ machines: [NetworkModel]) -> [HostPortClash] {
+        let uses = machines.map(hostPorts)
+        var out: [HostPortClash] = []
+        for (m, list) in uses.enumerated() {
+            for use in list {
+                search: for earlier in 0..<m {
+                    for other in uses[earlier] where other.proto == use.proto && other.ports.overlaps(use.ports) {
+                        out.append(HostPortClash(keeper: earlier, kept: other, mover: m, moved: use))
+                        break search
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

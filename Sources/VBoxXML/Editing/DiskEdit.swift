@@ -188,7 +188,7 @@ extension VBoxSettings {
         }
         try batch.insertChildren([attached], into: slot.index)
         try batch.noteCurrentStateModified()
-        return EditResult(settings: try batch.commit(), changed: true, warnings: [], openedPorts: [])
+        return EditResult(settings: try batch.commit(), changed: true, warnings: [])
     }
 
     /// The current-state hard-disk attachments: controller element, attached-device element, port, device, UUID.
@@ -272,7 +272,7 @@ extension VBoxSettings {
         if let attachment { try batch.removeElement(attachment.device) }
         if canUnregister { try batch.removeElement(disk.index) }
         try batch.noteCurrentStateModified()
-        return DiskRemoval(result: EditResult(settings: try batch.commit(), changed: true, warnings: [], openedPorts: []),
+        return DiskRemoval(result: EditResult(settings: try batch.commit(), changed: true, warnings: []),
                            disk: disk, unregistered: canUnregister)
     }
 }

@@ -57,11 +57,9 @@ extension VBoxSettings {
         }
         let (_, nat) = try natElement(adapter: number)
         let existing = forwards(inNAT: nat)
-        let opened = [ComposePorts.forward(rule)]
         if existing.contains(where: { $0.rule == rule }) {
             return EditResult(settings: self, changed: false,
-                              warnings: ["adapter \(number) already has the rule \(rule.ruleString); nothing to do."],
-                              openedPorts: opened)
+                              warnings: ["adapter \(number) already has the rule \(rule.ruleString); nothing to do."])
         }
         if let clash = existing.first(where: { $0.rule.name == rule.name }) {
             throw .conflict(path: path, message: "adapter \(number) already has a rule named \"\(rule.name)\" "
@@ -108,8 +106,7 @@ extension VBoxSettings {
             throw .conflict(path: path, message: "the rule \(rule.ruleString) cannot go on adapter \(number): "
                 + errors.joined(separator: "; ") + ".")
         }
-        return EditResult(settings: candidate, changed: true, warnings: warnings,
-                          openedPorts: [ComposePorts.forward(rule)])
+        return EditResult(settings: candidate, changed: true, warnings: warnings)
     }
 
     private func insertingFirstChild(_ markup: XMLMarkup, into parent: Int, rule: PortForward,
@@ -134,6 +131,6 @@ extension VBoxSettings {
                 + (names.isEmpty ? " (it has no rules)." : "; its rules are \(names)."))
         }
         let doc = try removingElement(match.index)
-        return EditResult(settings: doc, changed: true, warnings: [], openedPorts: [])
+        return EditResult(settings: doc, changed: true, warnings: [])
     }
 }

@@ -27,11 +27,19 @@ public struct RDPRequest: Sendable {
 
 /// The outcome of an edit.
 public struct EditResult: Sendable {
+    /// The document after the edit.
     public var settings: VBoxSettings
+    /// Whether its bytes differ from the document the edit started from.
     public var changed: Bool
+    /// What VirtualBox would change silently, one sentence each.
     public var warnings: [String]
-    /// Host ports the edit opened, for the compose `ports:` hint (one per port or range).
-    public var openedPorts: [PublishedPort]
+
+    /// An edit's outcome (for edits composed outside this module, such as `vmprov compose --assign`).
+    public init(settings: VBoxSettings, changed: Bool, warnings: [String]) {
+        self.settings = settings
+        self.changed = changed
+        self.warnings = warnings
+    }
 }
 
 extension VBoxSettings {
@@ -113,8 +121,7 @@ extension VBoxSettings {
             }
             if f.message.contains("RDP server") { warnings.append(f.message + ".") }
         }
-        return EditResult(settings: doc, changed: doc.bytes != bytes, warnings: warnings,
-                          openedPorts: ComposePorts.vrde(info.ports))
+        return EditResult(settings: doc, changed: doc.bytes != bytes, warnings: warnings)
     }
 
     /// Sets `enabled="false"` (written explicitly: before 1.16 an absent element means on).
@@ -129,7 +136,7 @@ extension VBoxSettings {
                                      into: hardwareIndex, after: child(of: hardwareIndex, named: "Display"))
         }
         let doc = try batch.commit()
-        return EditResult(settings: doc, changed: doc.bytes != bytes, warnings: [], openedPorts: [])
+        return EditResult(settings: doc, changed: doc.bytes != bytes, warnings: [])
     }
 
     static func checkUserName(_ name: String, path: String) throws(VBoxXMLError) {

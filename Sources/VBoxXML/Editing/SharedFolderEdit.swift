@@ -111,8 +111,7 @@ extension VBoxSettings {
         let existing = sharedFolders
         if existing.contains(where: { $0.folder == folder }) {
             return EditResult(settings: self, changed: false,
-                              warnings: ["the shared folder \"\(name)\" is already there with these settings; nothing to do."],
-                              openedPorts: [])
+                              warnings: ["the shared folder \"\(name)\" is already there with these settings; nothing to do."])
         }
         if let clash = existing.first(where: { $0.folder.name.lowercased() == name.lowercased() }) {
             throw .conflict(path: path, message: "a shared folder named \"\(clash.folder.name)\" (\(clash.folder.hostPath)) "
@@ -135,7 +134,7 @@ extension VBoxSettings {
             try batch.insertChildren([XMLMarkup("SharedFolders", children: [markup])], into: hardwareIndex, after: after)
         }
         try batch.noteCurrentStateModified()
-        return EditResult(settings: try batch.commit(), changed: true, warnings: [], openedPorts: [])
+        return EditResult(settings: try batch.commit(), changed: true, warnings: [])
     }
 
     /// Removes the shared folder `name` (exact case, as `Machine::removeSharedFolder` finds it) from the current
@@ -152,7 +151,7 @@ extension VBoxSettings {
         var batch = EditBatch(self)
         try batch.removeElement(match.index)
         try batch.noteCurrentStateModified()
-        return EditResult(settings: try batch.commit(), changed: true, warnings: [], openedPorts: [])
+        return EditResult(settings: try batch.commit(), changed: true, warnings: [])
     }
 
     /// Whether the machine has snapshots (`Machine/Snapshot`).

@@ -90,8 +90,7 @@ extension VBoxSettings {
         let working = controllers.contains { $0.type == "OHCI" || $0.type == "XHCI" }
         if filters.contains(where: { $0.filter == filter }) && working {
             return EditResult(settings: self, changed: false,
-                              warnings: ["the filter \"\(name)\" (\(vendor):\(product)) is already there; nothing to do."],
-                              openedPorts: [])
+                              warnings: ["the filter \"\(name)\" (\(vendor):\(product)) is already there; nothing to do."])
         }
         if let clash = filters.first(where: { $0.filter.name == name && $0.filter != filter }) {
             throw .conflict(path: path, message: "a USB filter named \"\(name)\" exists already (\(clash.filter.vendorId):"
@@ -159,7 +158,7 @@ extension VBoxSettings {
             try batch.insertChildren([XMLMarkup("USB", children: parts)], into: hardwareIndex, after: after)
         }
         try batch.noteCurrentStateModified()
-        return EditResult(settings: try batch.commit(), changed: true, warnings: [], openedPorts: [])
+        return EditResult(settings: try batch.commit(), changed: true, warnings: [])
     }
 
     /// Removes the device filter `name`; the controllers stay.
@@ -175,6 +174,6 @@ extension VBoxSettings {
         var batch = EditBatch(self)
         try batch.removeElement(match.index)
         try batch.noteCurrentStateModified()
-        return EditResult(settings: try batch.commit(), changed: true, warnings: [], openedPorts: [])
+        return EditResult(settings: try batch.commit(), changed: true, warnings: [])
     }
 }

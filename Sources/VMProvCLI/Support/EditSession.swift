@@ -74,12 +74,17 @@ enum EditSession {
     /// Runs an edit on TARGET, saves it if anything changed, and prints warnings and the compose hint.
     static func run(_ options: TargetOptions, _ context: CommandContext,
                     _ edit: (VBoxSettings) throws -> EditResult) throws -> EditResult {
+        try run(path: try options.resolve(context), force: options.force, context, edit)
+    }
+
+    /// Runs an edit on the settings file `path` under its folder's lock (see `run(_:_:_:)`).
+    static func run(path: String, force: Bool, _ context: CommandContext,
+                    _ edit: (VBoxSettings) throws -> EditResult) throws -> EditResult {
         let timeout = try context.lockTimeout()
-        let path = try options.resolve(context)
         // One writer at a time: the folder lock is held from before the read until after the save (or the error).
         let lock = try SettingsLock(for: path, timeout: timeout)
         defer { withExtendedLifetime(lock) {} }
-        try checkNotBusy(force: options.force, path: path)
+        try checkNotBusy(force: force, path: path)
         lock.removeLeftovers()
         let settings = try VBoxSettings.load(path: path)
         for w in settings.warnings { Output.warn(w) }

@@ -104,6 +104,7 @@ struct AddForward: GlobalOptionsCommand {
                 .first { $0.hostPort == forward.hostPort && $0.proto == forward.proto && $0.hostIP == forward.hostIP }
             Output.out("Added \(added?.ruleString ?? forward.ruleString) to adapter \(adapter) in \(result.settings.path).")
         }
-        EditSession.composeHint(result.openedPorts)
+        EditSession.composeHint(ComposeGuest(result.settings)
+            .forward(hostPort: forward.hostPort, proto: forward.proto, adapter: adapter).map { [$0] } ?? [])
     }
 }

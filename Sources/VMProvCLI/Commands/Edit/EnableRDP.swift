@@ -95,6 +95,6 @@ struct EnableRDP: GlobalOptionsCommand {
         Output.out("\(result.changed ? "RDP enabled" : "RDP already set up") in \(result.settings.path): "
             + "port \(rd.ports) on \(listen), auth \(rd.authType)"
             + (credentials.map { ", user \($0.name)" } ?? "") + ".")
-        EditSession.composeHint(result.openedPorts)
+        EditSession.composeHint(ComposeGuest(result.settings).rdpPorts)
     }
 }

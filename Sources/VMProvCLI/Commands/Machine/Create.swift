@@ -150,10 +150,7 @@ struct Create: GlobalOptionsCommand {
         Output.out("  2. ./set-perm-vmsrc        (gives the container user the folder)")
         Output.out("  3. docker compose -f docker/compose.yml --env-file docker/.env up -d")
         Output.out("  Publish these in compose.yml (the container exposes only what compose maps):")
-        let published = ComposePorts.vrde(ports) + p.forwards.map {
-            PublishedPort(first: $0.hostPort, proto: $0.proto == "udp" ? .udp : .tcp)
-        }
-        for line in ComposePorts.lines(published, indent: "      ") { Output.out(line) }
+        for line in ComposePorts.lines(r.guest.published, indent: "      ") { Output.out(line) }
     }
 
     func absolute(_ path: String) -> String {

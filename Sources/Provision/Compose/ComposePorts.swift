@@ -1,4 +1,6 @@
 import Basics
+import VBoxXML
+
 /// One host port or port range the container must publish for the guest to be reachable.
 public struct PublishedPort: Sendable, Equatable, Codable {
     /// First port, 1–65535.
@@ -25,7 +27,8 @@ public struct PublishedPort: Sendable, Equatable, Codable {
     }
 }
 
-/// The compose `ports:` entries vmprov prints after edits and after `create`: the one place they are made.
+/// The compose `ports:` entries of a guest: the one place they are made, for the hints after `create` and the
+/// edits and for `vmprov compose` (see ``ComposeGuest``).
 public enum ComposePorts {
     /// One entry per item of a VRDE `TCP/Ports` list (`5000-5050,5100` gives two); `0` means 3389, as in
     /// `ConsoleVRDPServer::VRDPCallbackQueryProperty`. A list that does not parse gives no entry.
