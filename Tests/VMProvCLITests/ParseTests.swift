@@ -127,7 +127,8 @@ struct ParseTests {
     @Test func everyCommandIsRegistered() {
         let names = VMProv.configuration.subcommands.map { $0._commandName }
         #expect(names == ["create", "profiles", "enable-rdp", "disable-rdp", "add-forward", "remove-forward",
-                          "forwards", "show", "check", "fetch", "verify", "setup", "run", "list", "state",
-                          "healthcheck"])
+                          "add-share", "remove-share", "add-disk", "remove-disk", "grow-disk", "add-usb", "remove-usb",
+                          "snapshots", "forwards", "show", "check", "fetch", "verify", "setup", "compose", "kube",
+                          "run", "list", "state", "healthcheck"])
     }
 }
