@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Basics
 
 /// Small POSIX helpers: paths, folders, whole writes.
 public enum FileIO {
