@@ -130,9 +130,11 @@ public enum VDIGrower {
             throw .invalid(path: path, message: "\(newSize) bytes is more than VirtualBox's VDI limit (4 PiB − 3 MiB).")
         }
         if newSize == oldSize { return Outcome(oldSize: oldSize, newSize: newSize, movedBlocks: 0, recovered: recovered) }
-        let blockSize = header.cbBlock + header.cbBlockExtra
+        let blockBytes = header.cbBlock + header.cbBlockExtra
         let oldBlocks = header.cBlocks
-        let newBlocks = (newSize + header.cbBlock - 1) / header.cbBlock
+        // A header may count more blocks than its size needs (vdiValidateHeader only asks cbBlock·cBlocks ≥ cbDisk):
+        // the map keeps every entry it has, so it never gets shorter.
+        let newBlocks = max((newSize + header.cbBlock - 1) / header.cbBlock, oldBlocks)
         let alloc = header.cAllocated
         guard newBlocks <= 0x3FFF_FFFF else {
             throw .invalid(path: path, message: "\(newSize) bytes needs \(newBlocks) blocks, more than a VDI map holds.")
@@ -155,9 +157,9 @@ public enum VDIGrower {
         }
 
         // The data area rotates forward by rotation blocks.
-        let rotation = (newMapEnd - header.offData + blockSize - 1) / blockSize
+        let rotation = (newMapEnd - header.offData + blockBytes - 1) / blockBytes
         let moved = min(rotation, alloc)
-        let newOffData = header.offData + rotation * blockSize
+        let newOffData = header.offData + rotation * blockBytes
         guard newOffData <= UInt64(UInt32.max) else {
             throw .invalid(path: path, message: "the block map for \(newSize) bytes would end past 4 GiB into the file; "
                 + "a VDI header cannot point there.")
@@ -168,10 +170,10 @@ public enum VDIGrower {
             return rotation <= alloc ? alloc - rotation + k : k
         }
         // (1) Copy the moved blocks past the old end of the data.
-        var buffer = [UInt8](repeating: 0, count: Int(blockSize))
+        var buffer = [UInt8](repeating: 0, count: moved > 0 ? Int(blockBytes) : 0)
         for k in 0..<moved {
-            let from = header.offData + k * blockSize
-            let to = newOffData + newIndex(k) * blockSize
+            let from = header.offData + k * blockBytes
+            let to = newOffData + newIndex(k) * blockBytes
             try readAt(fd, &buffer, from, path: path, what: "read data block \(k)")
             try writeAt(fd, buffer, to, path: path, what: "copy data block \(k)")
         }
@@ -190,10 +192,10 @@ public enum VDIGrower {
             for b in 0..<4 { newMap[4 * i + b] = UInt8((entry >> (8 * UInt32(b))) & 0xFF) }
         }
         try writeJournal(path: path, oldHeader: Array(header.raw[0..<512]), newHeader: Array(newHeader.raw[0..<512]),
-                         map: newMap, fileLength: newOffData + alloc * blockSize)
+                         map: newMap, fileLength: newOffData + alloc * blockBytes)
         fault?(.journaled)
         try apply(fd, path: path, newHeader: Array(newHeader.raw[0..<512]), map: newMap,
-                  fileLength: newOffData + alloc * blockSize, fault: fault)
+                  fileLength: newOffData + alloc * blockBytes, fault: fault)
         return Outcome(oldSize: oldSize, newSize: newSize, movedBlocks: Int(moved), recovered: recovered)
     }
 
@@ -278,14 +280,8 @@ public enum VDIGrower {
     static func recover(_ fd: Int32, path: String) throws(VBoxXMLError) -> Bool {
         let journal = journalPath(path)
         unlink(journal + ".tmp")
-        let bytes: [UInt8]
-        do {
-            bytes = try TempFiles.read(journal)
-        } catch {
-            if error.code == ENOENT { return false }
-            throw .io(path: journal, operation: "read the grow journal", reason: FileIO.describe(error.code))
-        }
         let fixed = journalMagic.count + 512 + 512 + 16
+        guard let bytes = try readJournal(journal, limit: fixed + 4 * 0x3FFF_FFFF + 8) else { return false }
         func drop() throws(VBoxXMLError) -> Bool {
             guard unlink(journal) == 0 || errno == ENOENT else {
                 throw .io(path: journal, operation: "remove a torn grow journal", reason: FileIO.describe(errno))
@@ -301,9 +297,10 @@ public enum VDIGrower {
         let newHeader = Array(bytes[at..<(at + 512)]); at += 512
         let meta = Header(raw: Array(bytes[at..<(at + 16)]))
         let fileLength = meta.u64(0)
-        let mapCount = Int(meta.u64(8))
         at += 16
-        guard bytes.count == fixed + mapCount + 8 else { return try drop() }
+        guard let mapCount = Int(exactly: meta.u64(8)), mapCount <= bytes.count, bytes.count == fixed + mapCount + 8 else {
+            return try drop()
+        }
         let map = Array(bytes[at..<(at + mapCount)])
         var current = [UInt8](repeating: 0, count: 512)
         try readAt(fd, &current, 0, path: path, what: "read the header")
@@ -315,6 +312,35 @@ public enum VDIGrower {
         }
         try apply(fd, path: path, newHeader: newHeader, map: map, fileLength: fileLength, fault: nil)
         return true
+    }
+
+    /// The journal's bytes, nil when there is none. Only a regular file (not followed through a symlink) of at most
+    /// `limit` bytes is read: vmprov writes nothing else there.
+    /// - Throws: `.invalid` for a symlink, a non-file or an oversized file (left in place), `.io` for read errors.
+    static func readJournal(_ journal: String, limit: Int) throws(VBoxXMLError) -> [UInt8]? {
+        let fd = open(journal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            if errno == ELOOP {
+                throw .invalid(path: journal, message: "the grow journal is a symlink; vmprov writes it only as a plain "
+                    + "file and does not follow it. Remove it (and check the image with qemu-img check), then run "
+                    + "grow-disk again.")
+            }
+            throw .io(path: journal, operation: "open the grow journal", reason: FileIO.describe(errno))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw .io(path: journal, operation: "inspect the grow journal", reason: FileIO.describe(errno))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_size <= limit else {
+            throw .invalid(path: journal, message: "the grow journal is not a regular file of at most \(limit) bytes, "
+                + "so vmprov did not write it. Remove it (and check the image with qemu-img check), then run grow-disk "
+                + "again.")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        if !bytes.isEmpty { try readAt(fd, &bytes, 0, path: journal, what: "read the grow journal") }
+        return bytes
     }
 
     // MARK: Reading and checking
@@ -349,6 +375,13 @@ public enum VDIGrower {
     /// The block map, checked as `qemu-img check` does plus VirtualBox's layout rule: the allocated entries are
     /// exactly `0..<cBlocksAllocated`, each once, and the file holds them all.
     static func readMap(_ fd: Int32, _ h: Header, path: String) throws(VBoxXMLError) -> [UInt32] {
+        // The header's counts say how much to allocate: believe them only as far as the file backs them.
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(path: path, operation: "inspect it", reason: FileIO.describe(errno)) }
+        guard UInt64(st.st_size) >= h.offBlocks + 4 * h.cBlocks else {
+            throw .invalid(path: path, message: "the file (\(st.st_size) bytes) ends before its block map of \(h.cBlocks) "
+                + "entries at offset \(h.offBlocks); the image is truncated or its header is damaged. vmprov does not grow it.")
+        }
         var raw = [UInt8](repeating: 0, count: Int(4 * h.cBlocks))
         try readAt(fd, &raw, h.offBlocks, path: path, what: "read the block map")
         var map = [UInt32](repeating: 0, count: Int(h.cBlocks))
@@ -369,8 +402,7 @@ public enum VDIGrower {
             throw .invalid(path: path, message: "the header counts \(h.cAllocated) allocated blocks but the map has "
                 + "\(count); check the image with qemu-img check.")
         }
-        var st = stat()
-        guard fstat(fd, &st) == 0, UInt64(st.st_size) >= h.offData + h.cAllocated * h.cbBlock else {
+        guard UInt64(st.st_size) >= h.offData + h.cAllocated * h.cbBlock else {
             throw .invalid(path: path, message: "the file is shorter than its \(h.cAllocated) allocated blocks; the image "
                 + "is truncated. vmprov does not grow it.")
         }

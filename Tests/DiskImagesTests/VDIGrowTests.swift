@@ -181,4 +181,62 @@ struct VDIGrowTests {
         try Self.expectReads(snapshot, reads)
         #expect(!FileManager.default.fileExists(atPath: VDIGrower.journalPath(snapshot)))
     }
+
+    static func put32(_ b: inout [UInt8], _ v: UInt32, at: Int) {
+        for k in 0..<4 { b[at + k] = UInt8((v >> (8 * UInt32(k))) & 0xFF) }
+    }
+
+    /// A header that counts more blocks than its size needs (VirtualBox accepts it: cbBlock·cBlocks ≥ cbDisk) is
+    /// grown without shortening its map: the old code computed the new count from the size alone and trapped on
+    /// `newBlocks - oldBlocks` (or indexed past the new map when blocks moved).
+    @Test func headerWithSpareBlocksGrowsWithoutLosingEntries() throws {
+        let dir = TempDir()
+        let path = try Self.make(.vmprov, dir, "d.vdi", size: 64 << 20)
+        let reads = try Self.writePatterns(path, mib: [0, 63])
+        var b = [UInt8](bytes(dir.file("d.vdi")))
+        Self.put32(&b, 80, at: 0x180)  // cBlocks 80 for a 64 MiB disk; entries 64..79 are 0xFFFFFFFF already
+        for i in (0x100000 + 4 * 64)..<(0x100000 + 4 * 80) { b[i] = 0xFF }
+        let url = dir.write("spare.vdi", bytes: Data(b))
+        let outcome = try VDIGrower.grow(path: url.path, to: 65 << 20)
+        #expect(outcome.newSize == 65 << 20)
+        let after = [UInt8](bytes(url))
+        #expect(after[0x180] == 80 && after[0x181] == 0, "cBlocks must stay 80")
+        try Self.expectReads(url.path, reads)
+        // The relocating path with the same header.
+        let url2 = dir.write("spare2.vdi", bytes: Data(b))
+        try VDIGrower.grow(path: url2.path, to: 300 << 30)
+        try Self.expectClean(url2.path, size: 300 << 30)
+        try Self.expectReads(url2.path, reads)
+    }
+
+    /// Counts in a crafted header are believed only as far as the file backs them: a 512-byte file claiming a
+    /// 4 GiB block map is refused before anything that large is allocated (the old code allocated 8 GiB first).
+    @Test func headerClaimingAMapPastTheEndIsRefusedBeforeAllocating() throws {
+        let dir = TempDir()
+        let path = try Self.make(.vmprov, dir, "d.vdi", size: 64 << 20)
+        var b = Array([UInt8](bytes(URL(fileURLWithPath: path)))[0..<512])
+        let blocks: UInt32 = 0x3FF0_0000
+        Self.put32(&b, blocks, at: 0x180)
+        Self.put32(&b, 0xFFF0_0000, at: 0x158)  // offData past the claimed map
+        for k in 0..<8 { b[0x170 + k] = UInt8((UInt64(blocks) << 20) >> (8 * UInt64(k)) & 0xFF) }
+        let url = dir.write("claims.vdi", bytes: Data(b))
+        #expect { try VDIGrower.grow(path: url.path, to: (UInt64(blocks) + 1) << 20) } throws: { "\($0)".contains("ends before its block map") }
+        #expect(bytes(url) == Data(b))
+    }
+
+    /// The journal is read only as a plain file of bounded size: a symlink there (to /dev/zero, which never
+    /// ends) is refused, not followed, and the image is unchanged.
+    @Test func journalSymlinkIsNotFollowed() throws {
+        let dir = TempDir()
+        let path = try Self.make(.vmprov, dir, "d.vdi", size: 64 << 20)
+        let before = bytes(URL(fileURLWithPath: path))
+        try FileManager.default.createSymbolicLink(atPath: VDIGrower.journalPath(path), withDestinationPath: "/dev/zero")
+        #expect { try VDIGrower.grow(path: path, to: 128 << 20) } throws: { "\($0)".contains("symlink") }
+        #expect(bytes(URL(fileURLWithPath: path)) == before)
+        // A FIFO there would block a plain read for ever.
+        unlink(VDIGrower.journalPath(path))
+        #expect(mkfifo(VDIGrower.journalPath(path), 0o600) == 0)
+        #expect { try VDIGrower.grow(path: path, to: 128 << 20) } throws: { "\($0)".contains("not a regular file") }
+        #expect(bytes(URL(fileURLWithPath: path)) == before)
+    }
 }

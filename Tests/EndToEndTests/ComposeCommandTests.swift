@@ -104,6 +104,27 @@ struct ComposeCommandTests {
         #expect(alpha2?["stop_grace_period"] as? String == "6m40s", "\(String(describing: alpha2?["stop_grace_period"]))")
     }
 
+    /// A machine folder's path is data, not compose syntax: a `$` in it is not interpolated and a `:` does not split
+    /// the volume (before, `./al$HOME:pha:${VMDIR}` mounted the wrong folder at the wrong place).
+    @Test func folderNamesWithDollarAndColonMountTheRightFolder() throws {
+        let out = TempDir("compose")
+        let isoDir = TempDir()
+        let iso = isoDir.write("Win11_24H2_English_x64.iso", bytes: Data(repeating: 7, count: 4096))
+        let r = try vmprov(["create", "--profile", "windows11", "--name", "alpha", "--dir", out.path, "--iso", iso.path, "--quiet"],
+                           environment: ["VMPROV_CACHE": TempDir().path, "VMPROV_GUEST_ADDITIONS": "none"])
+        #expect(r.status == 0, "\(r.output)")
+        try FileManager.default.moveItem(atPath: out.file("alpha").path, toPath: out.file("al$HOME:pha").path)
+        let c = try vmprov(["compose", out.path])
+        #expect(c.status == 0, "\(c.output)")
+        let config = try composeConfig(out)
+        let alpha = (config?["services"] as? [String: Any])?["alpha"] as? [String: Any]
+        let volume = (alpha?["volumes"] as? [[String: Any]])?.first
+        // `config` prints a literal `$` as `$$` (so that its output reads back the same); an interpolated $HOME or a
+        // split at the `:` gives another source.
+        #expect(volume?["source"] as? String == out.file("al$$HOME:pha").path, "\(String(describing: volume))")
+        #expect(volume?["target"] as? String == "/vms", "\(String(describing: volume))")
+    }
+
     @Test func consoleMappingAndKubernetesObjects() throws {
         let dir = try threeGuests()
         #expect(try vmprov(["compose", dir.path, "--assign", "--force"]).status == 0)

@@ -129,12 +129,18 @@ struct ProfileTests {
         ("  mirrors: [https://example.org/]\n", "", "iso.mirrors", "is required with iso.pattern"),
         ("  mirrors: [https://example.org/]", "  mirrors: [ftp://example.org/]", "iso.mirrors", "not an http(s) URL"),
         ("  folder: debian-cd/current/amd64/iso-cd/\n", "", "iso.folder", "is required with iso.pattern"),
-        ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: ../x/", "iso.folder", "no leading / and no .."),
+        ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: ../x/", "iso.folder", "no leading /, no .."),
         ("  checksum: file:SHA512SUMS", "  checksum: sha256:\(String(repeating: "a", count: 64))", "iso.checksum", "must be file:NAME"),
         ("  checksum: file:SHA512SUMS", "  checksum: file:SHA512SUMS\n  urls: [https://example.org/a.iso]", "iso.urls", "not both"),
         ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: [\"ftp://x/{release}/\"]", "iso.archive", "http(s) URL"),
         ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: {a: b}", "iso.archive", "must be a list"),
         ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: [a, b]", "iso.folder", "must be a folder path"),
+        // A folder or archive folder with a scheme is used as an absolute URL: other schemes are refused at load.
+        ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: \"file:///etc/\"", "iso.folder", "no scheme"),
+        ("  folder: debian-cd/current/amd64/iso-cd/", "  folder: \"ftp://x/iso/\"", "iso.folder", "no scheme"),
+        ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: [\"file:/etc/{release}/\"]", "iso.archive", "http(s) URL"),
+        ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: [\"gopher:x/{release}/\"]", "iso.archive", "http(s) URL"),
+        ("  archive: [\"cdimage/archive/{release}/amd64/iso-cd/\"]", "  archive: [\"/abs/{release}/\"]", "iso.archive", "no leading /"),
     ])
     func badReleaseFormsNameTheKey(original: String, replacement: String, key: String, message: String) {
         let text = Self.release.replacingOccurrences(of: original, with: replacement)

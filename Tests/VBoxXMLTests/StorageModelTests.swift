@@ -94,4 +94,28 @@ struct StorageModelTests {
         #expect(random.nextUUID() != random.nextUUID())
         #expect(random.macAddress.hasPrefix("080027") && random.macAddress.count == 12)
     }
+
+    /// A file with more shared folders than the service maps: the refusal gives the count and the limit (it used to
+    /// call 20000 "the most VirtualBox's shared-folder service maps").
+    @Test func tooManySharedFoldersNamesTheLimit() throws {
+        let folders = (0..<70).map { "      <SharedFolder name=\"s\($0)\" hostPath=\"/tmp\" writable=\"true\" autoMount=\"false\"/>" }
+        let text = """
+        <?xml version="1.0"?>
+        <VirtualBox xmlns="http://www.virtualbox.org/" version="1.19-linux">
+          <Machine uuid="{3b9f5a10-7c2d-4e8a-b1f4-0a1b2c3d4e5f}" name="m" OSType="Ubuntu_64">
+            <Hardware>
+              <SharedFolders>
+        \(folders.joined(separator: "\n"))
+              </SharedFolders>
+            </Hardware>
+          </Machine>
+        </VirtualBox>
+
+        """
+        let doc = try VBoxSettings(bytes: Array(text.utf8), path: "/vms/m/m.vbox")
+        #expect {
+            try doc.addingSharedFolder(SharedFolderInfo(name: "new", hostPath: "/tmp", writable: true, autoMount: false,
+                                                        autoMountPoint: ""))
+        } throws: { "\($0)".contains("has 70 shared folders; VirtualBox's shared-folder service maps at most 64") }
+    }
 }

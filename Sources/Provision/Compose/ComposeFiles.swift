@@ -1,3 +1,4 @@
+import Basics
 import VBoxXML
 import Yams
 
@@ -39,6 +40,16 @@ public enum ComposeFiles {
         return folder
     }
 
+    /// The guest folder's volume: `SOURCE:${VMDIR:-/vms}`, with every `$` of the folder doubled (compose
+    /// interpolates `$NAME` in every value, `$$` is a literal `$`), and in the long form (`type: bind`, `source:`,
+    /// `target:`) when the folder has a `:`, which the short form would split at.
+    static func volume(_ source: String) -> Node {
+        typealias Y = YAMLNodes
+        let escaped = source.replacingAll("$", with: "$$")
+        if !escaped.contains(":") { return Y.strings([escaped + ":${VMDIR:-/vms}"]) }
+        return Y.seq([Y.map([("type", Y.str("bind")), ("source", Y.str(escaped)), ("target", Y.str("${VMDIR:-/vms}"))])])
+    }
+
     /// `compose.yml`: one service per guest, and with `console` the Guacamole pair under the `console` profile.
     /// - Parameters:
     ///   - guests: the guests (absolute folders).
@@ -55,7 +66,7 @@ public enum ComposeFiles {
                 ("hostname", Y.str(g.serviceName)),
                 ("restart", Y.str("unless-stopped")),
                 ("devices", Y.strings(["/dev/vboxdrv:/dev/vboxdrv", "/dev/vboxdrvu:/dev/vboxdrvu"])),
-                ("volumes", Y.strings([source(g.folder, composeFolder: composeFolder) + ":${VMDIR:-/vms}"])),
+                ("volumes", volume(source(g.folder, composeFolder: composeFolder))),
                 ("environment", Y.map([
                     ("VMDIR", Y.str("${VMDIR:-/vms}")),
                     ("STOP_ACTION", Y.str("${STOP_ACTION:-acpi}")),

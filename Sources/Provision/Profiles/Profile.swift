@@ -355,18 +355,20 @@ public enum ProfileLoader {
                 throw ProfileError(file: file, key: "iso.mirrors", message: "is required with iso.pattern (base URLs of "
                     + "mirrors holding the publisher's tree)")
             }
-            guard let folder = iso.folder, !folder.hasPrefix("/"), !folder.contains("..") else {
+            guard let folder = iso.folder, !folder.hasPrefix("/"), !folder.contains(".."), URLText.scheme(folder) == nil
+            else {
                 throw ProfileError(file: file, key: "iso.folder", message: "is required with iso.pattern: the current "
-                    + "release folder relative to each mirror (no leading / and no ..)")
+                    + "release folder relative to each mirror (no leading /, no .. and no scheme such as https:)")
             }
             guard case .file(let ref)? = iso.checksum.flatMap({ try? ChecksumSpec($0) }), !ref.contains("://"),
                   !ref.hasPrefix("/") else {
                 throw ProfileError(file: file, key: "iso.checksum", message: "must be file:NAME with iso.pattern: the "
                     + "checksum file in the release folder whose (signed) entries name the installer")
             }
-            for a in iso.archive where a.contains("://") && httpURL(a) != nil || a.contains("..") {
+            // Whatever has a scheme (`file:/x`, `ftp://x`) is used as an absolute URL: only http(s) ones are allowed.
+            for a in iso.archive where URLText.scheme(a) != nil && httpURL(a) != nil || a.contains("..") || a.hasPrefix("/") {
                 throw ProfileError(file: file, key: "iso.archive", message: "\"\(a)\" must be a folder relative to each "
-                    + "mirror or an http(s) URL, without ..")
+                    + "mirror (no leading /) or an http(s) URL, without ..")
             }
         } else if let (key, _) = releaseKeys.first(where: { $0.1 }) {
             throw ProfileError(file: file, key: key, message: "needs iso.pattern (the release form: mirrors, folder, "

@@ -120,6 +120,12 @@ public struct ReleaseResolver: Sendable {
         return v
     }
 
+    /// Whether `text` can be a `--release`: what ``version(of:pattern:)`` can return (digits separated by single
+    /// dots), so that nothing else is put into a folder URL in place of `{release}`.
+    public static func isVersion(_ text: String) -> Bool {
+        version(of: "v" + text, pattern: "v{version}") == text
+    }
+
     /// Orders versions numerically by dotted parts, missing parts counting as 0 (`24.04.5.1` > `24.04.5`,
     /// `13.7` == `13.7.0`). Returns -1, 0 or 1.
     public static func compare(_ a: String, _ b: String) -> Int {

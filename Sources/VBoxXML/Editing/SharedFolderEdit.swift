@@ -119,8 +119,8 @@ extension VBoxSettings {
                 + "(vmprov remove-share \(clash.folder.name)) or choose another name.")
         }
         guard existing.count < Self.maximumSharedFolders else {
-            throw .conflict(path: path, message: "the machine has \(existing.count) shared folders, the most VirtualBox's "
-                + "shared-folder service maps. Remove one first.")
+            throw .conflict(path: path, message: "the machine has \(existing.count) shared folders; VirtualBox's "
+                + "shared-folder service maps at most \(Self.maximumSharedFolders). Remove one first (vmprov remove-share NAME).")
         }
         var attributes = [("name", name), ("hostPath", host), ("writable", folder.writable ? "true" : "false"),
                           ("autoMount", folder.autoMount ? "true" : "false")]

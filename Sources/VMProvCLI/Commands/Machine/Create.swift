@@ -81,6 +81,9 @@ struct Create: GlobalOptionsCommand {
 
     func validate() throws {
         if iso != nil && isoUrl != nil { throw ValidationError("give --iso or --iso-url, not both.") }
+        if let release, !ReleaseResolver.isVersion(release) {
+            throw ValidationError("--release \(URLText.printable(release)): give a version such as 24.04.5 (digits and dots).")
+        }
         if let u = isoUrl, !(u.hasPrefix("http://") || u.hasPrefix("https://")) {
             throw ValidationError("--iso-url \(URLText.printable(u)): only http and https URLs can be fetched.")
         }

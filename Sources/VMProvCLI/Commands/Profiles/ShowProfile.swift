@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import ArgumentParser
+import Basics
 import FoundationEssentials
 import Provision
 import VBoxXML
@@ -37,6 +38,12 @@ struct ShowProfile: GlobalOptionsCommand {
     }
 
     @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        if let release, !ReleaseResolver.isVersion(release) {
+            throw ValidationError("--release \(URLText.printable(release)): give a version such as 24.04.5 (digits and dots).")
+        }
+    }
 
     func run(_ context: CommandContext) throws {
         let p = try Catalog.standard(context).load(name)
