@@ -202,7 +202,7 @@ struct UnattendedCreateTests {
         }
         switch c.profile {
         case "ubuntu":
-            #expect(dump.stdout.contains("#cloud-config\nautoinstall:") && dump.stdout.contains("password: \"$6$"))
+            #expect(dump.stdout.contains("#cloud-config\nautoinstall:") && (dump.stdout.contains("password: '$6$") || dump.stdout.contains("password: \"$6$")))
             #expect(dump.stdout.contains("instance-id:") && dump.stdout.contains("shutdown: poweroff"))
         case "windows11":
             #expect(dump.stdout.contains("<Name>alice</Name>") && dump.stdout.contains("BypassSecureBootCheck"))
