@@ -173,12 +173,6 @@ struct Create: GlobalOptionsCommand {
         progress.finish()
         for w in report.warnings { Output.warn(w) }
         print(report, profile: p)
-        if let u = report.unattended {
-            Output.out("Unattended install (\(u.pending.family.rawValue)), recorded as \(PendingInstall.key):")
-            for line in u.written { Output.out("  \(line)") }
-            Output.out("  The installer powers the guest off when done; vmprov run then detaches and deletes these, "
-                + "and boots the disk.")
-        }
     }
 
     func print(_ r: CreateReport, profile p: Profile) {
@@ -201,6 +195,12 @@ struct Create: GlobalOptionsCommand {
             + p.forwards.map { "\($0.name) \($0.hostPort)→\($0.guestPort)" }.joined(separator: ", ")))
         let warnings = r.findings.filter { $0.severity == .warning }
         if !warnings.isEmpty { Output.out("  check: \(warnings.count) warning(s): " + warnings.map(\.message).joined(separator: "; ")) }
+        if let u = r.unattended {
+            Output.out("Unattended install (\(u.pending.family.rawValue)), recorded as \(PendingInstall.key):")
+            for line in u.written { Output.out("  \(line)") }
+            Output.out("  The installer powers the guest off when done; vmprov run then detaches and deletes these, "
+                + "and boots the disk.")
+        }
         Output.out("Next steps:")
         let vrdp = ComposePorts.vrdpVariable(ports)
         Output.out("  1. In docker/.env set VMSRC=\(absolute(r.folder)) and VRDP=\(vrdp.value)"
