@@ -255,3 +255,14 @@ extension ComposeError: HasExitCode {
         }
     }
 }
+
+extension UnattendedError: HasExitCode {
+    /// A bad `--unattended` input (an empty password line, a bad user name) 64; stdin unreadable 74; libcrypt 70.
+    public var exitCode: Int32 {
+        switch self {
+        case .invalid: return VMProvExit.usage
+        case .io: return VMProvExit.ioError
+        case .hashFailed: return VMProvExit.software
+        }
+    }
+}

@@ -13,7 +13,10 @@ FAKEVBOX_HEADLESS_FAIL (1 = power-up fails), FAKEVBOX_SAVESTATE_FAIL (1 = savest
 FAKEVBOX_HANG (comma-separated VBoxManage subcommands or controlvm actions, e.g. "acpipowerbutton" or
 "showvminfo": that call never returns, like one stuck on a hung VBoxSVC or guest; it writes its pid to
 $FAKEVBOX_HOME/hung.pids first), FAKEVBOX_POWEROFF_EXIT (VBoxHeadless's exit status after a controlvm poweroff;
-default 0, as the real one per the reference's section 7.6).
+default 0, as the real one per the reference's section 7.6), FAKEVBOX_GUEST_POWEROFF_AFTER (seconds: the guest
+powers itself off then, as an installer ending with poweroff does; VBoxHeadless exits 0).
+storageattach (--medium none), modifyvm (--boot1..4) and closemedium edit the machine's .vbox as VBoxSVC saves it
+and print nothing on success, like the real ones; on a running machine they fail with the session-lock error.
 """
 import fcntl
 import json
@@ -306,6 +309,10 @@ def manage_command(args):
                                     "changed": now_iso(), "pid": 0, "firmware": firmware, "extradata": extra})
             save(reg)
         return 0
+    if cmd in ("storageattach", "modifyvm"):
+        return edit_machine(cmd, args[1:])
+    if cmd == "closemedium":
+        return close_medium(args[1:])
     if cmd == "extpack" and args[1:2] == ["install"]:
         return extpack_install(args[2:])
     if cmd in ("showvminfo", "controlvm", "getextradata", "setextradata", "modifynvram"):
@@ -378,6 +385,116 @@ def manage_command(args):
         return 1
     err("Invalid command '%s'" % cmd)
     return 2
+
+
+VBOX_NS = "http://www.virtualbox.org/"
+
+
+def local(el):
+    return el.tag.split("}")[-1]
+
+
+def load_vbox(path):
+    ET.register_namespace("", VBOX_NS)
+    tree = ET.parse(path)
+    return tree, next(c for c in tree.getroot() if local(c) == "Machine")
+
+
+def save_vbox(tree, path):
+    tmp = path + ".fake-tmp"
+    tree.write(tmp, xml_declaration=True, encoding="UTF-8")
+    os.replace(tmp, path)
+
+
+def opt(args, name):
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+
+def edit_machine(cmd, args):
+    """storageattach VM --storagectl C --port P --device D [--type dvddrive] --medium none; modifyvm VM --bootN dev."""
+    with Locked():
+        reg = load()
+        m = find(reg, args[0]) if args else None
+        if m:
+            effective_state(m)
+    if not m:
+        com_error("Could not find a registered machine named '%s'" % (args[0] if args else ""),
+                  "VBOX_E_OBJECT_NOT_FOUND (0x80bb0001)", "VirtualBoxWrap", "IVirtualBox",
+                  "FindMachine(Bstr(VMNameOrUuid).raw(), machine.asOutParam())", "VBoxManageInfo.cpp")
+        return 1
+    if alive(m.get("pid")):
+        com_error("The machine '%s' is already locked for a session (or being unlocked)" % m["name"],
+                  "VBOX_E_INVALID_OBJECT_STATE (0x80bb0007)", "MachineWrap", "IMachine",
+                  "LockMachine(a->session, LockType_Write)", "VBoxManage%s.cpp" % ("StorageController" if cmd == "storageattach" else "ModifyVM"))
+        return 1
+    tree, machine = load_vbox(m["cfg"])
+    if cmd == "storageattach":
+        ctl, port, dev, medium = opt(args, "--storagectl"), opt(args, "--port"), opt(args, "--device"), opt(args, "--medium")
+        if medium != "none":
+            err("Invalid parameter '--medium %s' (the fake supports none only)" % medium)
+            return 1
+        found = False
+        for c in machine.iter():
+            if local(c) == "StorageController" and c.attrib.get("name") == ctl:
+                for d in list(c):
+                    if local(d) == "AttachedDevice" and d.attrib.get("port") == port and d.attrib.get("device", "0") == dev:
+                        found = True
+                        if d.attrib.get("type") == "DVD":
+                            for img in [i for i in d if local(i) == "Image"]:
+                                d.remove(img)  # a DVD drive stays, empty
+                        else:
+                            c.remove(d)
+        if not found:
+            err('No storage device attached to device slot %s on port %s of controller \'%s\'' % (dev, port, ctl))
+            return 1
+    else:
+        boot = next((b for b in machine.iter() if local(b) == "Boot"), None)
+        names = {"disk": "HardDisk", "dvd": "DVD", "floppy": "Floppy", "net": "Network", "none": "None"}
+        for i in range(1, 5):
+            v = opt(args, "--boot%d" % i)
+            if v is None:
+                continue
+            if v not in names:
+                err("Invalid boot device '%s'" % v)
+                return 1
+            for o in boot:
+                if local(o) == "Order" and o.attrib.get("position") == str(i):
+                    o.attrib["device"] = names[v]
+    save_vbox(tree, m["cfg"])
+    return 0
+
+
+def close_medium(args):
+    """closemedium [disk|dvd|floppy] <uuid|filename>: unregisters it from the machine's registry when unattached."""
+    target = args[-1] if args else ""
+    path = os.path.abspath(target)
+    with Locked():
+        reg = load()
+    for m in reg["machines"]:
+        tree, machine = load_vbox(m["cfg"])
+        folder = os.path.dirname(m["cfg"])
+        for parent in machine.iter():
+            for img in list(parent):
+                if local(img) not in ("Image", "HardDisk") or local(parent) not in ("DVDImages", "HardDisks", "FloppyImages"):
+                    continue
+                loc = img.attrib.get("location", "")
+                if os.path.normpath(os.path.join(folder, loc)) != path and img.attrib.get("uuid", "").strip("{}") != target.strip("{}"):
+                    continue
+                uuid = img.attrib.get("uuid")
+                attached = sum(1 for i in machine.iter() if local(i) == "Image" and i.attrib.get("uuid") == uuid
+                               and i is not img)
+                if attached:
+                    com_error("Medium '%s' cannot be closed because it is still attached to %d virtual machines" % (path, attached),
+                              "VBOX_E_OBJECT_IN_USE (0x80bb000c)", "MediumWrap", "IMedium", "Close()",
+                              "VBoxManageDisk.cpp")
+                    return 1
+                parent.remove(img)
+                save_vbox(tree, m["cfg"])
+                return 0
+    com_error("Could not find file for the medium '%s' (VERR_FILE_NOT_FOUND)" % path,
+              "VBOX_E_FILE_ERROR (0x80bb0004)", "MediumWrap", "IMedium", "OpenMedium(Bstr(pszFilenameOrUuid).raw(), enmDevType, enmAccessMode, fForceNewUuidOnOpen, pMedium.asOutParam())",
+              "VBoxManageDisk.cpp")
+    return 1
 
 
 def extpack_install(args):
@@ -496,6 +613,10 @@ def headless_main(args):
     set_state(uuid, "running")
     acpi_at = None
     acpi_delay = float(os.environ.get("FAKEVBOX_ACPI_DELAY", "2"))
+    guest_off = os.environ.get("FAKEVBOX_GUEST_POWEROFF_AFTER")
+    guest_off_at = time.time() + float(guest_off) if guest_off else None
+    with open(os.path.join(HOME, "starts.log"), "a") as f:
+        f.write("%s\n" % uuid)
     while True:
         time.sleep(0.05)
         if got:
@@ -523,6 +644,9 @@ def headless_main(args):
         if req == "poweroff":
             set_state(uuid, "poweroff", 0)
             return int(os.environ.get("FAKEVBOX_POWEROFF_EXIT", "0"))
+        if guest_off_at is not None and time.time() >= guest_off_at:
+            set_state(uuid, "poweroff", 0)
+            return 0
         if acpi_at is not None and time.time() >= acpi_at:
             set_state(uuid, "poweroff", 0)
             return 0

@@ -47,6 +47,10 @@ struct ProfileTests {
     @Test func aMinimalProfile() throws {
         let p = try ProfileLoader.parse(Self.minimal, source: "t.yaml")
         #expect(p.graphics == "VMSVGA" && p.storageBus == .sata && p.rdpPort == "3389" && p.forwards.isEmpty)
+        #expect(p.installer == nil)
+        let rocky = try ProfileLoader.parse(Self.minimal.replacingOccurrences(of: "cpus: 1", with: "cpus: 1\ninstaller: anaconda"),
+                                            source: "t.yaml")
+        #expect(rocky.installer == .anaconda)
     }
 
     @Test(arguments: [
@@ -65,6 +69,8 @@ struct ProfileTests {
         ("cpus: 1", "cpus: 1\nrdp_port: \"99999\"", "rdp_port", "outside 1-65535"),
         ("description: test\n", "", "description", "is required"),
         ("  checksum: file:SHA256SUMS", "  checksum: file:SHA256SUMS\n  key_fingerprint: ABCD", "iso.key_fingerprint", "40-hex-digit"),
+        ("cpus: 1", "cpus: 1\ninstaller: kickstart", "installer", "not an installer family: give one of ubuntu, debian, anaconda, windows"),
+        ("cpus: 1", "cpus: 1\ninstaller: [ubuntu]", "installer", "must be a"),
     ])
     func badProfilesNameTheKey(original: String, replacement: String, key: String, message: String) {
         let text = Self.minimal.replacingOccurrences(of: original, with: replacement)

@@ -37,6 +37,8 @@ public struct CreateRequest: Sendable {
     public var guestAdditions: String?
     /// Where the machine's UUIDs, MAC address and time come from (``RandomIdentity``; ``FixedIdentity`` in tests).
     public var identity: any IdentitySource
+    /// `--unattended`: answer files, seed and VISO are written and the pending install recorded; nil: a plain machine.
+    public var unattended: UnattendedRequest?
 
     public init(profile: Profile, name: String, directory: String, identity: any IdentitySource = RandomIdentity()) {
         self.profile = profile
@@ -64,6 +66,8 @@ public struct CreateReport: Sendable {
     public var release: ResolvedRelease?
     /// The new machine as a container project sees it (its ports for compose), at its final path.
     public var guest: ComposeGuest
+    /// `--unattended`: the pending install recorded in the `.vbox`, and one line per file written for it.
+    public var unattended: (pending: PendingInstall, written: [String])?
 }
 
 /// Why create failed; nothing is left in the target folder.
@@ -208,8 +212,18 @@ public struct MachineCreator: Sendable {
         let diskName = req.name + ".vdi"
         var ids = req.identity
         let machineID = MachineIdentity(drawingFrom: &ids)
-        let media = p.storageBus.standardMedia(disk: diskName, installer: isoName, guestAdditions: req.guestAdditions,
+        var media = p.storageBus.standardMedia(disk: diskName, installer: isoName, guestAdditions: req.guestAdditions,
                                                ids: &ids)
+        var extra: [(String, String)] = []
+        var unattended: MachineUnattended.Prepared?
+        if let u = req.unattended {
+            let prepared = try MachineUnattended.prepare(u, profile: p, folder: staging, isoName: isoName,
+                                                         machineUUID: machineID.machine, memoryMB: memory, cpus: cpus,
+                                                         diskBytes: diskBytes, media: media, ids: &ids)
+            media = prepared.media
+            extra.append((PendingInstall.key, prepared.pending.value))
+            unattended = prepared
+        }
         let spec = MachineSpec(
             name: req.name, osType: p.osType, cpus: cpus, memoryMB: memory, vramMB: p.vramMB, graphics: p.graphics,
             firmware: p.firmware, tpm2: p.tpm, secureBoot: p.secureBoot, nicType: p.nicType,
@@ -218,7 +232,8 @@ public struct MachineCreator: Sendable {
                 PortForward(name: $0.name, proto: $0.proto == "udp" ? .udp : .tcp, hostIP: "", hostPort: $0.hostPort,
                             guestIP: "", guestPort: $0.guestPort)
             },
-            extraData: [("vmprov/Profile", p.name)] + (p.osTypeFallbacks.isEmpty ? [] : [("vmprov/OSTypeFallbacks", p.osTypeFallbacks.joined(separator: ","))]))
+            extraData: [("vmprov/Profile", p.name)] + (p.osTypeFallbacks.isEmpty ? [] : [("vmprov/OSTypeFallbacks", p.osTypeFallbacks.joined(separator: ","))])
+                + extra)
         let xml: String
         do { xml = try MachineBuilder.document(spec, machineID) } catch { throw .invalid(error.description) }
         guard let diskUUID = spec.medium(.systemDisk)?.uuid else { throw .invalid("the machine has no system disk") }
@@ -262,7 +277,8 @@ public struct MachineCreator: Sendable {
                             diskBytes: diskBytes, isoFile: final + "/" + isoName, digest: iso.digest,
                             checksumOutcome: iso.checksumOutcome, signatureOutcome: iso.signatureOutcome,
                             warnings: iso.warnings,
-                            findings: findings, guestAdditions: req.guestAdditions, release: iso.release, guest: guest)
+                            findings: findings, guestAdditions: req.guestAdditions, release: iso.release, guest: guest,
+                            unattended: unattended.map { ($0.pending, $0.written) })
     }
 
     /// Fetches (or checks) the installer. Returns where it is, its digest, how it was verified and where it came from.

@@ -18,6 +18,7 @@ graphics: VMSVGA
 disk_size: 20G
 nic_type: 82540EM
 storage_bus: sata
+installer: anaconda        # Anaconda kickstart (seed labelled OEMDRV)
 iso:
   # The newest AlmaLinux-9.x boot ISO in the clearsigned CHECKSUM (not the AlmaLinux-9-latest alias); older
   # minor releases are on vault.almalinux.org (--release 9.7).
@@ -130,6 +131,7 @@ graphics: VMSVGA
 disk_size: 20G
 nic_type: 82540EM
 storage_bus: sata
+installer: debian          # debian-installer preseed (added to the installer through the VISO)
 iso:
   # The newest debian-<version>-amd64-netinst.iso in the signed SHA512SUMS of the current folder (never the
   # debian-edu-… or debian-mac-… images in the same folder); --release 13.6.0 also searches the archive.
@@ -158,6 +160,7 @@ graphics: VMSVGA
 disk_size: 20G
 nic_type: 82540EM
 storage_bus: sata
+installer: anaconda        # Anaconda kickstart (seed labelled OEMDRV)
 iso:
   # Fedora has no point releases: the netinst in the clearsigned CHECKSUM of the 44 folder; once 44 leaves the
   # mirrors, the same folder on archives.fedoraproject.org serves it.
@@ -242,6 +245,7 @@ graphics: VMSVGA
 disk_size: 20G
 nic_type: 82540EM
 storage_bus: sata
+installer: anaconda        # Anaconda kickstart (seed labelled OEMDRV)
 iso:
   # The newest Rocky-9.x boot ISO in CHECKSUM (unsigned on Rocky 9 mirrors, so the summary warns); older minor
   # releases are in the vault (--release 9.7).
@@ -299,6 +303,7 @@ graphics: VMSVGA
 disk_size: 25G
 nic_type: 82540EM
 storage_bus: sata
+installer: ubuntu          # subiquity autoinstall (NoCloud seed labelled cidata)
 iso:
   # The newest ubuntu-24.04*-live-server-amd64.iso in the signed SHA256SUMS of the 24.04 folder; superseded point
   # releases move to old-releases.ubuntu.com (searched with --release).
@@ -355,6 +360,7 @@ graphics: VBoxSVGA
 disk_size: 80G
 nic_type: 82540EM
 storage_bus: sata
+installer: windows         # Windows Setup autounattend.xml (second DVD)
 iso:
   urls: []
   note: download from https://www.microsoft.com/software-download/windows11

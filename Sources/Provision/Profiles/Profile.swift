@@ -24,6 +24,9 @@ public struct Profile: Sendable, Codable, Equatable {
     public var iso = ISOSource()
     public var rdpPort = "3389"
     public var forwards: [ForwardSpec] = []
+    /// The installer family `create --unattended` writes answer files for (`installer:` key); nil: the profile
+    /// does not support `--unattended`.
+    public var installer: InstallerFamily?
     /// Where the profile was read from (a file path, or `built-in:NAME`).
     public var source: String = ""
 
@@ -276,6 +279,13 @@ public enum ProfileLoader {
         .string("rdp_port", \.rdpPort, "port or range") {
             if case .failure(let e) = ValueCheck.vrdePorts($0) { return ": \(e.message)" }
             return nil
+        },
+        .value("installer", \.installer, "installer family (ubuntu, debian, anaconda or windows)") { (s, path, file) throws(ProfileError) in
+            guard let f = InstallerFamily(rawValue: s) else {
+                throw ProfileError(file: file, key: path, message: "\"\(s)\" is not an installer family: give one of "
+                    + InstallerFamily.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return f
         },
         .list("forwards", \.forwards, element: Profile.ForwardSpec(), fields: forwardFields) { f in
             !f.name.isEmpty && !f.name.contains(",") && ["tcp", "udp"].contains(f.proto) && f.hostPort > 0 && f.guestPort > 0

@@ -158,6 +158,10 @@ public final class Runner: @unchecked Sendable {
         precondition(signalThread.map { pthread_equal($0, pthread_self()) != 0 } ?? false,
                      "Runner.run must run on the thread that called prepareSignals (signals are blocked only there)")
         let vm = try findMachine()
+        // A run that stopped while finishing an unattended install resumes it before the guest starts.
+        if let pending = pendingInstall(vm), pending.finishing {
+            _ = try finishInstall(vm, pending.0, finishing: true)
+        }
         secureBootIfRequested(vm)
         try startHeadless(vm)
         log(.info, "\"\(vm.name)\" is starting (VBoxHeadless pid \(headlessPID))")
@@ -178,6 +182,14 @@ public final class Runner: @unchecked Sendable {
             + "\(finalState?.rawValue ?? "unknown")")
         if status != 0 && outcome.exitCode == 0 {
             log(.info, "the poweroff was vmprov's own request and the machine is powered off: a clean end")
+        }
+        // The guest powered itself off (no stop vmprov asked for) with an unattended install pending: the installer
+        // is done. Take the media away and start the guest again, from its disk.
+        if outcome.exitCode == 0, finalState == .poweroff, !loop.poweroffRequested,
+           let pending = pendingInstall(vm), try finishInstall(vm, pending.0, finishing: pending.finishing) {
+            headlessStatus = nil
+            recentOutput = []
+            return try run()
         }
         waitForServices()
         return outcome

@@ -25,12 +25,15 @@ struct Check: GlobalOptionsCommand {
         tools.timeout = 10
         let version = settings.remoteDisplay.enabled ? try? tools.version() : nil
         let rdp = RDPModule.assess(settings, virtualBox: version)
-        let findings = ReaderRules.check(settings) + rdp.findings
+        let findings = ReaderRules.check(settings) + rdp.findings + InstallMedia.findings(settings)
         if read.json {
             try JSONOut.print(findings)
         } else {
             for f in findings { Output.out(f.description) }
             if let note = rdp.note { Output.out(note) }
+            if let p = InstallMedia.pending(settings) {
+                Output.out("unattended \(p.family.rawValue) install pending: VISO \(p.viso ?? "none"), seed \(p.seed ?? "none")")
+            }
             let errors = findings.filter { $0.severity == .error }.count
             Output.out("\(settings.path): \(errors) error(s), \(findings.count - errors) warning(s).")
         }

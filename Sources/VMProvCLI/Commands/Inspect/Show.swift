@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import VBoxXML
+import Provision
 
 struct Show: GlobalOptionsCommand {
     static let configuration = CommandConfiguration(
@@ -32,9 +33,14 @@ struct Show: GlobalOptionsCommand {
                 + (a.type.map { ", \($0)" } ?? "") + (a.macAddress.map { ", MAC \($0)" } ?? ""))
             for f in a.forwards { Output.out("           forward \(f.ruleString)") }
         }
+        let pending = InstallMedia.pending(settings)
         for d in s.storage {
             Output.out("Storage:   \(d.controller) (\(d.bus)) port \(d.port) device \(d.device): \(d.type)"
-                + (d.medium.map { " \($0)" } ?? " (empty)"))
+                + (d.medium.map { m in " \(m)" + (InstallMedia.label(m, pending: pending).map { " (\($0))" } ?? "") } ?? " (empty)"))
+        }
+        if let pending {
+            Output.out("Install:   unattended \(pending.family.rawValue) install pending (VISO \(pending.viso ?? "none"), "
+                + "seed \(pending.seed ?? "none")); vmprov run detaches them once the installer powers the guest off")
         }
         for f in s.sharedFolders {
             Output.out("Share:     \(f.name) -> \(f.hostPath) (\(f.writable ? "writable" : "read-only")"
