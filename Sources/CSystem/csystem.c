@@ -129,7 +129,7 @@ int vmp_peer_uid(int fd, unsigned int *uid) {
 
 int vmp_accept(int fd) {
     int c;
-    do { c = accept4(fd, NULL, NULL, SOCK_CLOEXEC); } while (c < 0 && errno == EINTR);
+    do { c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); } while (c < 0 && errno == EINTR);
     return c;
 }
 

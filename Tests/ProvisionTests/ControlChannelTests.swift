@@ -2,6 +2,7 @@ import Basics
 import CSystem
 import Foundation
 import Testing
+import TestSupport
 @testable import Provision
 
 /// The control channel's request and reply formats (strict, bounded) and the client's checks of the folder and

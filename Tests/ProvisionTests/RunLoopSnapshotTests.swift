@@ -13,9 +13,9 @@ struct RunLoopSnapshotTests {
     }
 
     func run(_ guest: FakeGuest, policy: StopPolicy = StopPolicy(termAction: .acpi, stopTimeout: .seconds(30)))
-        -> (RunLoop, [String]) {
+        -> (Provision.RunLoop, [String]) {
         var lines: [String] = []
-        var loop = RunLoop(policy: policy, pollInterval: .milliseconds(250), startupTimeout: .seconds(120),
+        var loop = Provision.RunLoop(policy: policy, pollInterval: .milliseconds(250), startupTimeout: .seconds(120),
                            vmName: "demo", tools: guest, clock: guest.clock, log: { lines.append($1) })
         loop.run()
         return (loop, lines)
@@ -116,11 +116,11 @@ struct RunLoopSnapshotTests {
     }
 
     @Test func snapshotUUIDsFromVBoxManagesLines() {
-        #expect(RunLoop.snapshotUUID("Snapshot taken. UUID: 0B6C3D2E-1F1A-4C4E-9A0E-7D1C2B3A4F50")
+        #expect(Provision.RunLoop.snapshotUUID("Snapshot taken. UUID: 0B6C3D2E-1F1A-4C4E-9A0E-7D1C2B3A4F50")
             == "0b6c3d2e-1f1a-4c4e-9a0e-7d1c2b3a4f50")
-        #expect(RunLoop.snapshotUUID("Deleting snapshot 'a (b)' (0b6c3d2e-1f1a-4c4e-9a0e-7d1c2b3a4f50)")
+        #expect(Provision.RunLoop.snapshotUUID("Deleting snapshot 'a (b)' (0b6c3d2e-1f1a-4c4e-9a0e-7d1c2b3a4f50)")
             == "0b6c3d2e-1f1a-4c4e-9a0e-7d1c2b3a4f50")
-        #expect(RunLoop.snapshotUUID("Restoring snapshot 'x' (not-a-uuid)") == nil)
-        #expect(RunLoop.snapshotUUID("0%...100%") == nil)
+        #expect(Provision.RunLoop.snapshotUUID("Restoring snapshot 'x' (not-a-uuid)") == nil)
+        #expect(Provision.RunLoop.snapshotUUID("0%...100%") == nil)
     }
 }

@@ -27,7 +27,7 @@ int vmp_unix_listen(int dirfd, const char *name);
 /* A connected UNIX stream socket (close-on-exec, blocking) to `name` inside the folder open as `dirfd`; -1 with
    errno (ENOENT, ECONNREFUSED ...). */
 int vmp_unix_connect(int dirfd, const char *name);
-/* accept4(fd, NULL, NULL, SOCK_CLOEXEC), retrying EINTR; -1 with errno (EAGAIN when none is waiting). */
+/* accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), retrying EINTR; -1 with errno (EAGAIN when none is waiting). */
 int vmp_accept(int fd);
 /* send(2) with MSG_NOSIGNAL (a peer that went away is EPIPE, never SIGPIPE), retrying EINTR. */
 long vmp_send(int fd, const void *buf, unsigned long len);

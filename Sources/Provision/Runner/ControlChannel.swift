@@ -268,7 +268,7 @@ public enum ControlChannel {
         let dir = try openFolder(vmDir: vmDir, uid: uid, create: false)
         var st = stat()
         guard fstatat(dir.raw, socketName, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if errno == ENOENT { throw .noRunner(path: path, reason: "no socket: no runner has started here") }
+            if errno == ENOENT { throw .noRunner(path: path, reason: "no socket: no runner runs here") }
             throw .io(path: path, operation: "stat", code: errno)
         }
         guard st.st_mode & S_IFMT == S_IFSOCK else {
@@ -296,7 +296,10 @@ public enum ControlChannel {
     static func sendAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(ControlError) {
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { vmp_send(fd, $0.baseAddress! + sent, UInt(bytes.count - sent)) }
+            let n = bytes.withUnsafeBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return vmp_send(fd, base + sent, UInt(bytes.count - sent))
+            }
             if n > 0 { sent += n; continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
@@ -322,6 +325,7 @@ public enum ControlChannel {
             if ready < 0 && errno != EINTR { throw .io(path: path, operation: "wait for", code: errno) }
             if ready <= 0 { continue }
             let n = Syscall.retrying { FileIO.read(fd, into: &buffer) }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { continue }
             if n < 0 { throw .io(path: path, operation: "read", code: errno) }
             if n == 0 { return out }
             out += buffer[0..<n]

@@ -109,8 +109,9 @@ extension Runner {
         let name = pending.request.name
         let state = try? self.state(vm.uuid)
         guard state == .poweroff || state == .saved || state == .aborted else {
-            answer(pending.id, ControlReply(.failed, message: "\"\(vm.name)\" is \(state?.rawValue ?? "in an unknown "
-                + "state") after the poweroff, not powered off; snapshot \"\(name)\" was not restored"))
+            let now = state?.rawValue ?? "in an unknown state"
+            answer(pending.id, ControlReply(.failed, message: "\"\(vm.name)\" is \(now) after the poweroff, not "
+                + "powered off; snapshot \"\(name)\" was not restored"))
             return
         }
         log(.info, "restoring snapshot \"\(name)\" of \"\(vm.name)\"")
