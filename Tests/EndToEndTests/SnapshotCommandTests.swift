@@ -49,6 +49,25 @@ struct SnapshotCommandTests {
         #expect(bad.stderr.contains("U+1B"), "\(bad.stderr)")
     }
 
+    /// Another user cannot reach the runner's folder (mode 700); vmprov says whose it is and how to ask as that
+    /// user, exit 74 (needs root to run the client as uid 65534).
+    @Test(.enabled(if: getuid() == 0)) func anotherUserIsToldWhoseRunnerItIs() throws {
+        let fake = FakeVirtualBox()
+        fake.addMachine("vm", name: "vm")
+        let runner = try startRunner(fake)
+        #expect(chmod(fake.vms.path, 0o755) == 0)
+        var env = fake.environment
+        env["VMDIR"] = fake.vms.path
+        let r = try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestPaths.vmprov.path,
+                                            "snapshot", "take", "x"], environment: env)
+        #expect(r.status == 74, "\(r.output)")
+        #expect(r.stderr.contains("it belongs to uid 0, not to uid 65534; run vmprov snapshot as the runner's user "
+            + "(docker exec -u 0"), "\(r.stderr)")
+        runner.signal(SIGQUIT)
+        #expect(runner.wait() == 0, "\(runner.output)")
+        #expect(!runner.output.contains("snapshot take \"x\" requested"))
+    }
+
     @Test func takeDeleteAndARefusedRestoreWhileRunning() throws {
         let fake = FakeVirtualBox()
         let vbox = fake.addMachine("vm", name: "vm")

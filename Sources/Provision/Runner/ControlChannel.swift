@@ -237,6 +237,11 @@ public enum ControlChannel {
         guard let dir = OwnedFD.openOrNil(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) else {
             let code = errno
             if code == ENOENT { throw .noRunner(path: socketPath(vmDir: vmDir), reason: "\(path) does not exist") }
+            var owner = stat()
+            if code == EACCES, lstat(path, &owner) == 0, owner.st_uid != uid {
+                throw .unsafe(path: path, reason: "it belongs to uid \(owner.st_uid), not to uid \(uid); run vmprov "
+                    + "snapshot as the runner's user (docker exec -u \(owner.st_uid) …)")
+            }
             if code == ELOOP || code == ENOTDIR {
                 throw .unsafe(path: path, reason: "it is a symlink or not a folder; remove it")
             }
