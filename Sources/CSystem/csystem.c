@@ -73,3 +73,68 @@ int vmp_ficlone(int dst_fd, int src_fd) {
     return -1;
 #endif
 }
+
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+static int vmp_unix_address(int dirfd, const char *name, struct sockaddr_un *addr) {
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    int n = snprintf(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/%s", dirfd, name);
+    if (n < 0 || (size_t)n >= sizeof addr->sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+int vmp_unix_listen(int dirfd, const char *name) {
+    struct sockaddr_un addr;
+    if (vmp_unix_address(dirfd, name, &addr) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 8) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int vmp_unix_connect(int dirfd, const char *name) {
+    struct sockaddr_un addr;
+    if (vmp_unix_address(dirfd, name, &addr) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int rc;
+    do { rc = connect(fd, (struct sockaddr *)&addr, sizeof addr); } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int vmp_peer_uid(int fd, unsigned int *uid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *uid = (unsigned int)cred.uid;
+    return 0;
+}
+
+int vmp_accept(int fd) {
+    int c;
+    do { c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); } while (c < 0 && errno == EINTR);
+    return c;
+}
+
+long vmp_send(int fd, const void *buf, unsigned long len) {
+    ssize_t n;
+    do { n = send(fd, buf, len, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return (long)n;
+}

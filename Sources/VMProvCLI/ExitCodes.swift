@@ -116,6 +116,19 @@ extension VBoxXMLError: HasExitCode {
     }
 }
 
+extension ControlError: HasExitCode {
+    /// `vmprov snapshot`: no runner 69, a bad name 64, a control folder or socket that is not the runner's 74,
+    /// no answer in time 75, a reply vmprov cannot read 69, a socket error 74.
+    public var exitCode: Int32 {
+        switch self {
+        case .noRunner, .tooLarge, .malformed: return VMProvExit.unavailable
+        case .badName: return VMProvExit.usage
+        case .unsafe, .io: return VMProvExit.ioError
+        case .timedOut: return VMProvExit.tempFailure
+        }
+    }
+}
+
 extension IOError: HasExitCode {
     /// A missing file 66, any other operating-system error 74.
     public var exitCode: Int32 { code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError }

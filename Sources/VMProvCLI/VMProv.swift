@@ -31,7 +31,7 @@ public struct VMProv: ParsableCommand {
             ]),
             CommandGroup(name: "Storage and devices", subcommands: [
                 AddShare.self, RemoveShare.self, AddDisk.self, RemoveDisk.self, GrowDisk.self, AddUSB.self, RemoveUSB.self,
-                Snapshots.self,
+                Snapshots.self, Snapshot.self,
             ]),
             CommandGroup(name: "Inspect a .vbox", subcommands: [Forwards.self, Show.self, Check.self]),
             CommandGroup(name: "Downloads", subcommands: [Fetch.self, Verify.self]),

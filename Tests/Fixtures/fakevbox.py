@@ -14,9 +14,15 @@ FAKEVBOX_HANG (comma-separated VBoxManage subcommands or controlvm actions, e.g.
 "showvminfo": that call never returns, like one stuck on a hung VBoxSVC or guest; it writes its pid to
 $FAKEVBOX_HOME/hung.pids first), FAKEVBOX_POWEROFF_EXIT (VBoxHeadless's exit status after a controlvm poweroff;
 default 0, as the real one per the reference's section 7.6), FAKEVBOX_GUEST_POWEROFF_AFTER (seconds: the guest
-powers itself off then, as an installer ending with poweroff does; VBoxHeadless exits 0).
+powers itself off then, as an installer ending with poweroff does; VBoxHeadless exits 0), FAKEVBOX_SNAPSHOT_DELAY (seconds a
+`snapshot take|delete` spends in its transient state; 0.3).
 storageattach (--medium none), modifyvm (--boot1..4) and closemedium edit the machine's .vbox as VBoxSVC saves it
 and print nothing on success, like the real ones; on a running machine they fail with the session-lock error.
+
+`VBoxManage snapshot VM take|restore|delete` (VBoxManageSnapshot.cpp `handleSnapshot`; SnapshotImpl.cpp) edits the
+machine's .vbox as VirtualBox's settings writer would in outline: a `Snapshot` with uuid, name, timeStamp,
+stateFile (online) and a copy of `Hardware`, nested under the current snapshot, `currentSnapshot` moved. It does not
+create differencing images or copy Hardware back on restore.
 """
 import fcntl
 import json
@@ -315,6 +321,8 @@ def manage_command(args):
         return close_medium(args[1:])
     if cmd == "extpack" and args[1:2] == ["install"]:
         return extpack_install(args[2:])
+    if cmd == "snapshot":
+        return snapshot_command(args[1:])
     if cmd in ("showvminfo", "controlvm", "getextradata", "setextradata", "modifynvram"):
         if len(args) < 2:
             return 1
@@ -525,6 +533,190 @@ def extpack_install(args):
     progress()
     print('Successfully installed "%s".' % name)
     return 0
+
+
+VBOX_NS = "http://www.virtualbox.org/"
+
+
+def q(tag):
+    return "{%s}%s" % (VBOX_NS, tag)
+
+
+def snapshot_elements(machine):
+    """(element, parent-of-element) for every Snapshot, depth first."""
+    out = []
+
+    def walk(el, parent):
+        out.append((el, parent))
+        kids = el.find(q("Snapshots"))
+        if kids is not None:
+            for c in kids.findall(q("Snapshot")):
+                walk(c, kids)
+    root = machine.find(q("Snapshot"))
+    if root is not None:
+        walk(root, machine)
+    return out
+
+
+def write_vbox(tree, path):
+    ET.register_namespace("", VBOX_NS)
+    tmp = path + ".fake-tmp"
+    tree.write(tmp, xml_declaration=True, encoding="UTF-8")
+    os.replace(tmp, path)
+
+
+def snapshot_command(args):
+    """VBoxManageSnapshot.cpp handleSnapshot: take, restore, delete."""
+    if len(args) < 2:
+        err("Not enough parameters")
+        return 2
+    with Locked():
+        reg = load()
+        m = find(reg, args[0])
+        if m:
+            effective_state(m)
+            save(reg)
+    if not m:
+        com_error("Could not find a registered machine named '%s'" % args[0], "VBOX_E_OBJECT_NOT_FOUND (0x80bb0001)",
+                  "VirtualBoxWrap", "IVirtualBox", "FindMachine(bstrMachine.raw(), pMachine.asOutParam())",
+                  "VBoxManageSnapshot.cpp")
+        return 1
+    sub, rest = args[1], args[2:]
+    running = alive(m.get("pid"))
+    delay = float(os.environ.get("FAKEVBOX_SNAPSHOT_DELAY", "0.3"))
+    path = m["cfg"]
+    tree = ET.parse(path)
+    machine = tree.getroot().find(q("Machine"))
+    if sub == "take":
+        if not rest:
+            err("Missing snapshot name")
+            return 1
+        name, live, desc = rest[0], False, None
+        i = 1
+        while i < len(rest):
+            if rest[i] in ("--live",):
+                live = True
+            elif rest[i] in ("--pause",):
+                live = False
+            elif rest[i] in ("--description", "-description", "-desc") and i + 1 < len(rest):
+                desc = rest[i + 1]
+                i += 1
+            else:
+                err("Unknown option: %s" % rest[i])
+                return 1
+            i += 1
+        before = m["state"]
+        if running:
+            set_state(m["uuid"], "livesnapshotting" if live else "onlinesnapshotting")
+        time.sleep(delay)
+        progress()
+        import uuid as uuidlib
+        snap_uuid = str(uuidlib.uuid4())
+        folder = os.path.dirname(path)
+        attrs = {"uuid": "{%s}" % snap_uuid, "name": name,
+                 "timeStamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if running:
+            attrs["stateFile"] = "Snapshots/%s.sav" % attrs["timeStamp"].replace(":", "-")
+            os.makedirs(os.path.join(folder, "Snapshots"), exist_ok=True)
+        snap = ET.Element(q("Snapshot"), attrs)
+        if desc:
+            ET.SubElement(snap, q("Description")).text = desc
+        import copy
+        hw = machine.find(q("Hardware"))
+        if hw is not None:
+            snap.append(copy.deepcopy(hw))
+        current = machine.get("currentSnapshot")
+        holder = None
+        for el, _ in snapshot_elements(machine):
+            if current and el.get("uuid", "").lower() == current.lower():
+                holder = el
+        if holder is None:
+            index = list(machine).index(hw) if hw is not None else len(machine)
+            machine.insert(index, snap)
+        else:
+            kids = holder.find(q("Snapshots"))
+            if kids is None:
+                kids = ET.SubElement(holder, q("Snapshots"))
+            kids.append(snap)
+        machine.set("currentSnapshot", "{%s}" % snap_uuid)
+        if not running:
+            machine.set("currentStateModified", "false")
+        elif "currentStateModified" in machine.attrib:
+            del machine.attrib["currentStateModified"]
+        write_vbox(tree, path)
+        if running:
+            set_state(m["uuid"], before if before in ("running", "paused") else "running")
+        print("Snapshot taken. UUID: %s" % snap_uuid)
+        return 0
+    if sub in ("restore", "delete"):
+        if len(rest) != 1:
+            err("Expecting snapshot name only")
+            return 1
+        wanted = rest[0]
+        found = None
+        for el, parent in snapshot_elements(machine):
+            if el.get("name") == wanted or el.get("uuid", "").strip("{}").lower() == wanted.strip("{}").lower():
+                found = (el, parent)
+                break
+        if found is None:
+            com_error("Could not find a snapshot named '%s'" % wanted, "VBOX_E_OBJECT_NOT_FOUND (0x80bb0001)",
+                      "SessionMachine", "IMachine", "FindSnapshot(Bstr(a->argv[2]).raw(), pSnapshot.asOutParam())",
+                      "VBoxManageSnapshot.cpp")
+            return 1
+        el, parent = found
+        snap_uuid = el.get("uuid").strip("{}").lower()
+        print("%s snapshot '%s' (%s)" % ("Deleting" if sub == "delete" else "Restoring", el.get("name"), snap_uuid))
+        sys.stdout.flush()
+        if sub == "restore":
+            if running:
+                api = {"running": "Running", "paused": "Paused"}.get(m["state"], m["state"])
+                com_error("Cannot delete the current state of the running machine (machine state: %s)" % api,
+                          "VBOX_E_INVALID_VM_STATE (0x80bb0002)", "SessionMachine", "IMachine",
+                          "RestoreSnapshot(pSnapshot, pProgress.asOutParam())", "VBoxManageSnapshot.cpp")
+                return 1
+            progress()
+            machine.set("currentSnapshot", "{%s}" % snap_uuid)
+            machine.set("currentStateModified", "false")
+            write_vbox(tree, path)
+            # An online snapshot brings its saved state back (SessionMachine::i_restoreSnapshotHandler).
+            set_state(m["uuid"], "saved" if el.get("stateFile") else "poweroff")
+            return 0
+        kids = el.find(q("Snapshots"))
+        children = kids.findall(q("Snapshot")) if kids is not None else []
+        if len(children) > 1:
+            com_error("Snapshot '%s' of the machine '%s' has more than one child snapshot (%d)"
+                      % (el.get("name"), m["name"], len(children)), "VBOX_E_INVALID_OBJECT_STATE (0x80bb0007)",
+                      "SessionMachine", "IMachine", "DeleteSnapshot(bstrSnapGuid.raw(), pProgress.asOutParam())",
+                      "VBoxManageSnapshot.cpp")
+            return 1
+        before = m["state"]
+        if running:
+            set_state(m["uuid"], "deletingsnapshotlive")
+        time.sleep(delay)
+        progress()
+        owner = None  # the parent snapshot, whose Snapshots element holds this one
+        for holder, _ in snapshot_elements(machine):
+            if holder.find(q("Snapshots")) is parent:
+                owner = holder
+        index = list(parent).index(el)
+        parent.remove(el)
+        for c in children:
+            parent.insert(index, c)
+        if owner is not None and len(parent) == 0:
+            owner.remove(parent)
+        if (machine.get("currentSnapshot") or "").strip("{}").lower() == snap_uuid:
+            heir = owner if owner is not None else (children[0] if children else None)
+            if heir is not None:
+                machine.set("currentSnapshot", heir.get("uuid"))
+            else:
+                del machine.attrib["currentSnapshot"]
+            machine.attrib.pop("currentStateModified", None)
+        write_vbox(tree, path)
+        if running:
+            set_state(m["uuid"], before if before in ("running", "paused") else "running")
+        return 0
+    err("Invalid parameter '%s'" % sub)
+    return 1
 
 
 def request(m, what):

@@ -31,6 +31,17 @@ final class FakeGuest: RunLoopTools {
     private(set) var sent: [(GuestAction, Duration)] = []
     private(set) var waits = 0
     private var queued: [Int32] = []
+    /// (time, request), in time order: snapshot requests that arrive during a wait.
+    var requests: [(Duration, PendingRequest)] = []
+    private var due: [PendingRequest] = []
+    /// A signal that arrives while the n-th snapshot call runs (queued; abortable).
+    var duringSnapshot: [Int: Int32] = [:]
+    /// How long a snapshot call takes (the clock moves).
+    var snapshotTakes: Duration = .seconds(3)
+    /// VBoxManage's stderr for a failing snapshot call; nil: it succeeds.
+    var snapshotError: String?
+    private(set) var snapshots: [(ControlRequest, Duration)] = []
+    private(set) var answers: [(Int, ControlReply)] = []
 
     init(clock: FakeClock, signals: [(Duration, Int32)], runningAt: Duration?, exitAt: Duration? = nil,
          reactions: [GuestAction: Reaction] = [:]) {
@@ -54,10 +65,39 @@ final class FakeGuest: RunLoopTools {
         var until = clock.t + timeout
         if let next = signals.first?.0, next < until { until = max(next, clock.t) }
         if let exitAt, exitAt < until { until = max(exitAt, clock.t) }
+        if let next = requests.first?.0, next < until { until = max(next, clock.t) }
         clock.t = until
         let due = signals.prefix { $0.0 <= clock.t }.map(\.1)
         signals.removeFirst(due.count)
+        let arrived = requests.prefix { $0.0 <= clock.t }.map(\.1)
+        requests.removeFirst(arrived.count)
+        self.due += arrived
         return due
+    }
+
+    func takeRequests() -> [PendingRequest] {
+        defer { due.removeAll() }
+        return due
+    }
+
+    func snapshot(_ request: ControlRequest, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
+        let argv = ["VBoxManage", "snapshot", "demo", request.operation.rawValue, request.name]
+        if let sig = duringSnapshot.removeValue(forKey: snapshots.count) {
+            queued.append(sig)
+            if abortIf(sig) { throw .interrupted(argv: argv, by: Runner.name(of: sig)) }
+        }
+        snapshots.append((request, clock.t))
+        clock.t += snapshotTakes
+        if let snapshotError {
+            throw .failed(ProcessOutput(argv: argv, status: 1, signal: nil, stdout: [], stderr: Array(snapshotError.utf8)))
+        }
+        let line = request.operation == .take ? "Snapshot taken. UUID: 0b6c3d2e-1f1a-4c4e-9a0e-7d1c2b3a4f50"
+            : "Deleting snapshot '\(request.name)' (0b6c3d2e-1f1a-4c4e-9a0e-7d1c2b3a4f50)"
+        return ProcessOutput(argv: argv, status: 0, signal: nil, stdout: Array((line + "\n").utf8), stderr: [])
+    }
+
+    func answer(_ request: PendingRequest, _ reply: ControlReply) {
+        answers.append((request.id, reply))
     }
 
     func state(abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> VMState {

@@ -22,6 +22,7 @@ struct HelpSnapshotTests {
         ("add-share", AddShare.self), ("remove-share", RemoveShare.self),
         ("add-disk", AddDisk.self), ("remove-disk", RemoveDisk.self), ("grow-disk", GrowDisk.self),
         ("add-usb", AddUSB.self), ("remove-usb", RemoveUSB.self), ("snapshots", Snapshots.self),
+        ("snapshot", Snapshot.self),
         ("forwards", Forwards.self), ("show", Show.self), ("check", Check.self),
         ("compose", Compose.self), ("kube", Kube.self),
         ("fetch", Fetch.self), ("verify", Verify.self),

@@ -71,6 +71,16 @@ struct ParseTests {
         #expect(h.machine.vm == nil)
     }
 
+    @Test func snapshot() throws {
+        let t = try #require(try VMProv.parseAsRoot(["snapshot", "take", "before upgrade", "vms/a", "--json"]) as? Snapshot)
+        #expect(t.operation == .take && t.name == "before upgrade" && t.target == "vms/a" && t.json && !t.powerOff)
+        let r = try #require(try VMProv.parseAsRoot(["snapshot", "restore", "base", "--power-off"]) as? Snapshot)
+        #expect(r.operation == .restore && r.name == "base" && r.target == nil && r.powerOff)
+        let d = try #require(try VMProv.parseAsRoot(["snapshot", "delete", "0b6c3d2e-1f1a-4c4e-9a0e-7d1c2b3a4f50"])
+            as? Snapshot)
+        #expect(d.operation == .delete)
+    }
+
     // MARK: Bad command lines: the message printed and exit 64
 
     static let bad: [(argv: [String], message: String)] = [
@@ -114,6 +124,10 @@ struct ParseTests {
         (["list", "extra"], "Error: Unexpected argument 'extra'"),
         (["state", "--vm"], "Error: Missing value for '--vm <vm>'"),
         (["healthcheck", "--bogus"], "Error: Unknown option '--bogus'"),
+        (["snapshot", "list", "x"], "Error: The value 'list' is invalid for '<operation>'"),
+        (["snapshot", "take"], "Error: Missing expected argument '<name>'"),
+        (["snapshot", "take", "x", "--power-off"], "Error: --power-off applies to restore only"),
+        (["snapshot", "delete", "--", "-x"], "Error: snapshot name -x: it starts with \"-\", which reads as an option"),
     ]
 
     @Test(arguments: bad)
@@ -132,7 +146,7 @@ struct ParseTests {
         let names = VMProv.configuration.subcommands.map { $0._commandName }
         #expect(names == ["create", "profiles", "enable-rdp", "disable-rdp", "add-forward", "remove-forward",
                           "add-share", "remove-share", "add-disk", "remove-disk", "grow-disk", "add-usb", "remove-usb",
-                          "snapshots", "forwards", "show", "check", "fetch", "verify", "setup", "compose", "kube",
+                          "snapshots", "snapshot", "forwards", "show", "check", "fetch", "verify", "setup", "compose", "kube",
                           "run", "list", "state", "healthcheck"])
     }
 }

@@ -21,4 +21,17 @@ void vmp_runner_signal_mask(sigset_t *set);
 /* The signal's abbreviation without "SIG" ("TERM"), or NULL when the C library cannot say. */
 const char *vmp_signal_abbrev(int sig);
 
+/* A listening UNIX stream socket (close-on-exec, non-blocking, backlog 8) bound to `name` inside the folder open
+   as `dirfd` (through /proc/self/fd, so no path component is looked up again); -1 with errno. */
+int vmp_unix_listen(int dirfd, const char *name);
+/* A connected UNIX stream socket (close-on-exec, blocking) to `name` inside the folder open as `dirfd`; -1 with
+   errno (ENOENT, ECONNREFUSED ...). */
+int vmp_unix_connect(int dirfd, const char *name);
+/* accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), retrying EINTR; -1 with errno (EAGAIN when none is waiting). */
+int vmp_accept(int fd);
+/* send(2) with MSG_NOSIGNAL (a peer that went away is EPIPE, never SIGPIPE), retrying EINTR. */
+long vmp_send(int fd, const void *buf, unsigned long len);
+/* The uid of the process at the other end of a UNIX socket (SO_PEERCRED); 0 on success, -1 with errno. */
+int vmp_peer_uid(int fd, unsigned int *uid);
+
 #endif

@@ -32,10 +32,13 @@ extension Runner {
     }
 
     func waitForEvents(timeout: Duration) {
+        // A closed descriptor (-1) is skipped by poll(2).
         var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0)]
-        let n = poll(&fds, outputFD >= 0 ? 2 : 1, Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+                   pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: controlFD, events: Int16(POLLIN), revents: 0)]
+        let n = poll(&fds, 3, Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         if n > 0, outputFD >= 0, fds[1].revents != 0 { readOutput() }
+        if n > 0, controlFD >= 0, fds[2].revents != 0 { acceptControl() }
     }
 
     func readOutput() {

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Basics
+import VBoxXML
 
 /// What the decision loop asks of the world while a guest runs. ``Runner`` provides the real one (signalfd,
 /// VBoxHeadless, VBoxManage through the signal loop); tests give a fake that scripts signals and states.
@@ -19,6 +20,13 @@ protocol RunLoopTools: AnyObject {
     func state(abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> VMState
     /// Sends `action` (`VBoxManage controlvm`); abandoned like ``state(abortIf:)``.
     func send(_ action: GuestAction, abortIf: (Int32) -> Bool) throws(VirtualBoxError)
+    /// Snapshot requests (`vmprov snapshot`) that arrived during the last wait, parsed and the peer checked; taken.
+    func takeRequests() -> [PendingRequest]
+    /// Runs `VBoxManage snapshot VM OPERATION NAME`, bounded by the snapshot timeout; signals that arrive meanwhile
+    /// are queued (``takeQueuedSignals()``), and abandon it only when `abortIf` is true for them.
+    func snapshot(_ request: ControlRequest, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput
+    /// Sends `reply` to the request's client and closes its connection.
+    func answer(_ request: PendingRequest, _ reply: ControlReply)
 }
 
 extension Duration {
@@ -60,6 +68,9 @@ struct RunLoop {
     private(set) var started = false
     /// Whether a poweroff was sent (or tried).
     private(set) var poweroffRequested = false
+    /// A `restore --power-off` request: the guest was powered off for it; the runner restores once VBoxHeadless
+    /// has exited, then answers.
+    private(set) var restoreAfterExit: PendingRequest?
     private var pending: [Int32] = []
     private var stop: StopState?
 
@@ -90,6 +101,8 @@ struct RunLoop {
                 log(.info, "received \(Runner.name(of: sig))")
                 act(sig)
             }
+            // After the signals of the same wait: a stop that arrived with a request wins.
+            for request in tools.takeRequests() { serve(request) }
             if tools.headlessExited { break }
             if !started && clock.now() >= nextPoll {
                 nextPoll = clock.now() + pollInterval
@@ -109,6 +122,93 @@ struct RunLoop {
                 perform(next)
             }
         }
+    }
+
+    /// One snapshot request. Refused (`busy`) while the guest starts or stops; a restore of a running guest is
+    /// refused with what to do, or, with `--power-off`, carried out after a poweroff. Take and delete run at once,
+    /// and a stop signal that arrives meanwhile waits until VBoxManage returns (a snapshot half taken is worse than
+    /// a stop a little later): it is queued and acted on next, like any signal during a call.
+    private mutating func serve(_ request: PendingRequest) {
+        let r = request.request
+        log(.info, "snapshot \(r.operation.rawValue) \"\(r.name)\" requested" + (r.powerOff ? " (--power-off)" : ""))
+        if let stop {
+            tools.answer(request, ControlReply(.busy, message: "\"\(vmName)\" is stopping (\(stop.action.rawValue) "
+                + "sent); snapshots are not taken, restored or deleted now"))
+            return
+        }
+        if !started || !pending.isEmpty {
+            tools.answer(request, ControlReply(.busy, message: "\"\(vmName)\" has not started yet; ask again once "
+                + "`vmprov state` says running"))
+            return
+        }
+        if r.operation == .restore {
+            let state = try? tools.state(abortIf: { _ in false })
+            if state != .poweroff && state != .saved {
+                if r.powerOff {
+                    log(.warning, "powering \"\(vmName)\" off to restore snapshot \"\(r.name)\" (--power-off)")
+                    restoreAfterExit = request
+                    perform(.poweroff)
+                    return
+                }
+                tools.answer(request, ControlReply(.refused, message: Self.restoreRefusal(r.name, vmName: vmName,
+                                                                                         state: state)))
+                return
+            }
+        }
+        let reply = Self.reply(to: r, vmName: vmName) { () throws(VirtualBoxError) -> ProcessOutput in
+            try tools.snapshot(r, abortIf: { _ in false })
+        }
+        log(reply.outcome == .done ? .info : .warning,
+            reply.message.split(separator: "\n").first.map(String.init) ?? reply.outcome.rawValue)
+        tools.answer(request, reply)
+    }
+
+    /// Why a restore of a running guest is refused, and the two ways to get there.
+    static func restoreRefusal(_ name: String, vmName: String, state: VMState?) -> String {
+        "\"\(vmName)\" is \(state?.rawValue ?? "running"), and VirtualBox restores a snapshot only while the machine "
+            + "is powered off or saved (SessionMachine::restoreSnapshot: \"Cannot delete the current state of the "
+            + "running machine\"); the runner ends when the guest stops. To restore \"\(name)\":\n"
+            + "  1. optionally keep the current state: vmprov snapshot take NAME-OF-NOW\n"
+            + "  2. vmprov snapshot restore \(Shell.quote([name])) --power-off: the runner powers the guest off (what "
+            + "it has not saved is lost), restores the snapshot and ends; the container's restart policy (restart: "
+            + "unless-stopped) then starts the restored state"
+    }
+
+    /// The reply for a snapshot call: VBoxManage's stdout when it succeeded, its error lines when it failed.
+    static func reply(to request: ControlRequest, vmName: String,
+                      run: () throws(VirtualBoxError) -> ProcessOutput) -> ControlReply {
+        let what = "snapshot \(request.operation.rawValue) \"\(request.name)\" of \"\(vmName)\""
+        do {
+            let out = try run()
+            let lines = out.stdoutText.split(whereSeparator: \.isNewline).map(String.init)
+            return ControlReply(.done, uuid: lines.lazy.compactMap(snapshotUUID).first,
+                                message: ([what + ": done"] + lines).joined(separator: "\n"))
+        } catch {
+            switch error {
+            case let .failed(out):
+                let errors = out.stderrText.split(whereSeparator: \.isNewline).filter { $0.contains(": error: ") }
+                let first = VBoxErrorText.firstError(out.stderrText) ?? out.failureDescription
+                return ControlReply(.failed, message: "\(what) failed: \(first)\n" + errors.joined(separator: "\n"))
+            case let .timedOut(_, seconds, _):
+                return ControlReply(.failed, message: "\(what) did not finish within \(Int(seconds)) s; VBoxManage was "
+                    + "killed, but VirtualBox may still complete the operation: check `vmprov snapshots` before "
+                    + "trying again")
+            default:
+                return ControlReply(.failed, message: "\(what) failed: \(error)")
+            }
+        }
+    }
+
+    /// The UUID in `Snapshot taken. UUID: U` or `Deleting|Restoring snapshot 'NAME' (U)` (VBoxManageSnapshot.cpp).
+    static func snapshotUUID(_ line: String) -> String? {
+        var candidate: Substring?
+        if line.hasPrefix("Snapshot taken. UUID: ") {
+            candidate = line.dropFirst("Snapshot taken. UUID: ".count)
+        } else if line.hasPrefix("Deleting snapshot ") || line.hasPrefix("Restoring snapshot "),
+                  let open = line.lastIndex(of: "("), line.hasSuffix(")") {
+            candidate = line[line.index(after: open)..<line.index(before: line.endIndex)]
+        }
+        return candidate.flatMap { VBoxUUID(String($0))?.description }
     }
 
     /// One signal, already logged as received.

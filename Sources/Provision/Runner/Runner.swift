@@ -19,6 +19,8 @@ public struct RunnerConfig: Sendable {
     public var pollInterval: Duration = .milliseconds(250)
     /// The longest one VBoxManage call may take before its process group is killed.
     public var callTimeout: Duration = .seconds(30)
+    /// The longest one `VBoxManage snapshot` call may take (an online snapshot saves the guest's memory).
+    public var snapshotTimeout: Duration = .seconds(600)
     public var verbose = false
     public var uid: UInt32 = getuid()
 
@@ -140,6 +142,15 @@ public final class Runner: @unchecked Sendable {
     /// VBoxHeadless's output pipe (read end), -1 once closed.
     var output: OwnedFD?
     var outputFD: Int32 { output?.raw ?? -1 }
+    /// The control socket (listening) and its private folder, when `openControl` could open them.
+    var control: OwnedFD?
+    var controlFolder: OwnedFD?
+    var controlFD: Int32 { control?.raw ?? -1 }
+    /// Accepted control connections waiting for their answer, by request id.
+    var connections: [Int: OwnedFD] = [:]
+    /// Parsed requests not yet taken by the decision loop.
+    var controlRequests: [PendingRequest] = []
+    var nextRequestID = 0
 
     public init(config: RunnerConfig, tools: VirtualBoxTools, log: @escaping @Sendable (LogLevel, String) -> Void,
                 forward: @escaping @Sendable (String) -> Void) {
@@ -165,6 +176,8 @@ public final class Runner: @unchecked Sendable {
         secureBootIfRequested(vm)
         try startHeadless(vm)
         log(.info, "\"\(vm.name)\" is starting (VBoxHeadless pid \(headlessPID))")
+        openControl()
+        defer { closeControl() }
 
         var loop = RunLoop(policy: config.policy, pollInterval: config.pollInterval,
                            startupTimeout: config.startupTimeout, vmName: vm.name,
@@ -172,6 +185,7 @@ public final class Runner: @unchecked Sendable {
         loop.run()
         let started = loop.started
         drainOutput()
+        if let restore = loop.restoreAfterExit { restoreAfterExit(restore, vm: vm) }
         let status = headlessStatus ?? 1
         if !started {
             throw .headlessStartFailed(status: status, output: recentOutput)
@@ -236,5 +250,19 @@ final class LiveRunTools: RunLoopTools {
 
     func send(_ action: GuestAction, abortIf: (Int32) -> Bool) throws(VirtualBoxError) {
         try runner.manage(VirtualBoxTools.controlVM(vm, action), abortIf: abortIf)
+    }
+
+    func takeRequests() -> [PendingRequest] {
+        defer { runner.controlRequests.removeAll() }
+        return runner.controlRequests
+    }
+
+    func snapshot(_ request: ControlRequest, abortIf: (Int32) -> Bool) throws(VirtualBoxError) -> ProcessOutput {
+        try runner.manage(VirtualBoxTools.snapshot(vm, request.operation, request.name),
+                          timeout: runner.config.snapshotTimeout, abortIf: abortIf)
+    }
+
+    func answer(_ request: PendingRequest, _ reply: ControlReply) {
+        runner.answer(request.id, reply)
     }
 }

@@ -36,9 +36,10 @@ extension Runner {
     }
 
     @discardableResult
-    func manage(_ args: [String], abortIf: (Int32) -> Bool = { _ in false }) throws(VirtualBoxError) -> ProcessOutput {
+    func manage(_ args: [String], timeout: Duration? = nil,
+                abortIf: (Int32) -> Bool = { _ in false }) throws(VirtualBoxError) -> ProcessOutput {
         verbose([tools.vboxManage] + args)
-        let out = try call([tools.vboxManage] + args, timeout: config.callTimeout, abortIf: abortIf)
+        let out = try call([tools.vboxManage] + args, timeout: timeout ?? config.callTimeout, abortIf: abortIf)
         guard out.status == 0 else { throw .failed(out) }
         return out
     }

@@ -81,6 +81,11 @@ public struct VirtualBoxTools: Sendable {
     public static func getExtraData(_ vm: String, _ key: String) -> [String] { ["getextradata", vm, key] }
     public static func setExtraData(_ vm: String, _ key: String, _ value: String) -> [String] { ["setextradata", vm, key, value] }
     public static func startHeadless(_ vm: String) -> [String] { ["--startvm", vm] }
+    /// `snapshot VM take|restore|delete NAME` (VBoxManageSnapshot.cpp `handleSnapshot`; take pauses a running
+    /// guest while it saves its state, the default without `--live`).
+    public static func snapshot(_ vm: String, _ operation: SnapshotOperation, _ name: String) -> [String] {
+        ["snapshot", vm, operation.rawValue, name]
+    }
     /// The NVRAM steps that turn on secure boot on a new EFI machine, in order.
     public static func secureBootSteps(_ vm: String) -> [[String]] {
         [["modifynvram", vm, "inituefivarstore"],
