@@ -277,18 +277,7 @@ public struct ReaderRules {
             }
             let type = c.attribute("type") ?? ""
             let portCount = VBoxValue.uint(c.attribute("PortCount")) ?? 2
-            let allowed: ClosedRange<Int>?
-            switch type {
-            case "AHCI": allowed = 1...30
-            case "PIIX3", "PIIX4", "ICH6": allowed = 2...2
-            case "LsiLogic", "BusLogic": allowed = 16...16
-            case "LsiLogicSas", "NVMe": allowed = 1...255
-            case "VirtioSCSI": allowed = 1...256
-            case "USB": allowed = 8...8
-            case "I82078": allowed = 1...1
-            default: allowed = nil
-            }
-            if let allowed, !allowed.contains(portCount) {
+            if let allowed = StorageBusLimits(type: type)?.portCount, !allowed.contains(portCount) {
                 add(.error, controller, "PortCount \(portCount) is not allowed for a \(type) controller "
                     + "(\(allowed.lowerBound == allowed.upperBound ? "exactly \(allowed.lowerBound)" : "\(allowed.lowerBound)-\(allowed.upperBound)"))")
             }
