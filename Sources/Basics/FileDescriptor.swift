@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Basics
 
 /// Owns one open file descriptor and closes it in `deinit`, so that no path out of a function (a `throw`, an early
 /// `return`) leaks it. `close()` closes it earlier and reports the error (a delayed write error can surface there);

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Basics
 
 /// A child's stdout and stderr, drained from two owned pipes until both close: the one read loop that
 /// `ProcessRunner.run` and the runner's bounded VirtualBox calls share. An extra descriptor (the runner's signalfd)

@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Basics
 import CSystem
 
 /// A finished child process.

@@ -1,4 +1,3 @@
-import Basics
 /// Sizes as users write them: `512M`, `64G`, `2T`, `1024K`; a bare number is MiB, as in VBoxManage.
 public enum SizeText {
     /// The size `text` stands for, in bytes: a decimal number with an optional binary suffix `K`, `M`, `G` or `T`

@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Basics
 
 /// The one place where interrupted system calls are retried.
 ///

@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Basics
 
 /// Small file helpers for the download and signature code.
 public enum TempFiles {

@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Basics
 
 /// Owns a private temporary folder (mode 0700, made by `mkdtemp(3)`) and removes it with everything in it in
 /// `deinit`, so that no caller has to remember a `cleanup()` and no `throw` leaves it behind. `keep()` hands the

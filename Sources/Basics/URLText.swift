@@ -1,4 +1,3 @@
-import Basics
 /// URL helpers without Foundation: enough for http(s) URLs and file paths.
 public enum URLText {
     /// The scheme in lowercase, or nil for a plain path.

@@ -5,7 +5,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Basics
 
 /// Checks of values given by the user, with messages that say what is allowed.
 public enum ValueCheck {
