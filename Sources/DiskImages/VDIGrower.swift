@@ -130,7 +130,7 @@ public enum VDIGrower {
             throw .invalid(path: path, message: "\(newSize) bytes is more than VirtualBox's VDI limit (4 PiB − 3 MiB).")
         }
         if newSize == oldSize { return Outcome(oldSize: oldSize, newSize: newSize, movedBlocks: 0, recovered: recovered) }
-        let B = header.cbBlock + header.cbBlockExtra
+        let blockBytes = header.cbBlock + header.cbBlockExtra
         let oldBlocks = header.cBlocks
         let newBlocks = (newSize + header.cbBlock - 1) / header.cbBlock
         let alloc = header.cAllocated
@@ -154,24 +154,24 @@ public enum VDIGrower {
             return Outcome(oldSize: oldSize, newSize: newSize, movedBlocks: 0, recovered: recovered)
         }
 
-        // The data area rotates forward by R blocks.
-        let R = (newMapEnd - header.offData + B - 1) / B
-        let moved = min(R, alloc)
-        let newOffData = header.offData + R * B
+        // The data area rotates forward by R blocks (`rotation`).
+        let rotation = (newMapEnd - header.offData + blockBytes - 1) / blockBytes
+        let moved = min(rotation, alloc)
+        let newOffData = header.offData + rotation * blockBytes
         guard newOffData <= UInt64(UInt32.max) else {
             throw .invalid(path: path, message: "the block map for \(newSize) bytes would end past 4 GiB into the file; "
                 + "a VDI header cannot point there.")
         }
         // Old data index k → new data index.
         func newIndex(_ k: UInt64) -> UInt64 {
-            if k >= R { return k - R }
-            return R <= alloc ? alloc - R + k : k
+            if k >= rotation { return k - rotation }
+            return rotation <= alloc ? alloc - rotation + k : k
         }
         // (1) Copy the moved blocks past the old end of the data.
-        var buffer = [UInt8](repeating: 0, count: Int(B))
+        var buffer = [UInt8](repeating: 0, count: Int(blockBytes))
         for k in 0..<moved {
-            let from = header.offData + k * B
-            let to = newOffData + newIndex(k) * B
+            let from = header.offData + k * blockBytes
+            let to = newOffData + newIndex(k) * blockBytes
             try readAt(fd, &buffer, from, path: path, what: "read data block \(k)")
             try writeAt(fd, buffer, to, path: path, what: "copy data block \(k)")
         }
@@ -190,10 +190,10 @@ public enum VDIGrower {
             for b in 0..<4 { newMap[4 * i + b] = UInt8((entry >> (8 * UInt32(b))) & 0xFF) }
         }
         try writeJournal(path: path, oldHeader: Array(header.raw[0..<512]), newHeader: Array(newHeader.raw[0..<512]),
-                         map: newMap, fileLength: newOffData + alloc * B)
+                         map: newMap, fileLength: newOffData + alloc * blockBytes)
         fault?(.journaled)
         try apply(fd, path: path, newHeader: Array(newHeader.raw[0..<512]), map: newMap,
-                  fileLength: newOffData + alloc * B, fault: fault)
+                  fileLength: newOffData + alloc * blockBytes, fault: fault)
         return Outcome(oldSize: oldSize, newSize: newSize, movedBlocks: Int(moved), recovered: recovered)
     }
 

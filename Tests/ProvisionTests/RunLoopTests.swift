@@ -12,7 +12,11 @@ final class FakeClock: RunLoopClock {
 /// A scripted guest: signals at given times, a state that becomes `running` at `runningAt`, and reactions to
 /// the actions sent. Every call is instantaneous; only waiting advances the clock.
 final class FakeGuest: RunLoopTools {
-    enum Reaction { case ignore, exitAfter(Duration), fail }
+    enum Reaction {
+        case ignore
+        case exitAfter(Duration)
+        case fail
+    }
 
     let clock: FakeClock
     /// (time, signal), in time order.

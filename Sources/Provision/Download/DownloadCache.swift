@@ -20,6 +20,7 @@ public struct CacheError: Error, Sendable, Equatable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// `PATH: reason`.
     public var description: String { "\(path): \(reason)" }
 }
 

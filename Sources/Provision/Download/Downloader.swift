@@ -12,8 +12,10 @@ import Basics
 /// hashed as they arrive; DEST appears only after the digest matched. Transfers run on the calling thread, which
 /// must not be a Swift concurrency thread (the CLI calls it from the main thread).
 public struct Downloader: Sendable {
+    /// Retries, timeouts, limits and callbacks.
     public var options: DownloadOptions
 
+    /// A downloader with `options`.
     public init(options: DownloadOptions = DownloadOptions()) {
         self.options = options
     }

@@ -7,6 +7,7 @@ import Basics
 
 /// One thing `vmprov check` found.
 public struct Finding: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// How serious a finding is: `error` (VirtualBox refuses the file) or `warning`.
     public enum Severity: String, Sendable, Codable {
         /// VirtualBox refuses the file, or the machine cannot start.
         case error
@@ -14,11 +15,14 @@ public struct Finding: Sendable, Equatable, Codable, CustomStringConvertible {
         case warning
     }
 
+    /// Error or warning.
     public var severity: Severity
     /// Element path with its line, e.g. `VirtualBox/Machine/Hardware/Memory (line 12)`.
     public var location: String
+    /// What is wrong, and what VirtualBox does about it.
     public var message: String
 
+    /// `severity: location: message`.
     public var description: String { "\(severity.rawValue): \(location): \(message)" }
 
     /// A finding at `location` (an element path with its line, `VBoxSettings.location(of:)`).
@@ -36,6 +40,8 @@ public struct ReaderRules {
     let folder: String
     var findings: [Finding] = []
 
+    /// Every finding for `doc`, in document order (the rules VirtualBox's reader applies at load: V70 `Settings.cpp`
+    /// `MachineConfigFile::read*`, `Machine::i_load*`).
     public static func check(_ doc: VBoxSettings) -> [Finding] {
         var r = ReaderRules(doc: doc, folder: FileIO.directory(of: FileIO.resolved(doc.path)))
         r.run()

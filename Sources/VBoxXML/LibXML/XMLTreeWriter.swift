@@ -114,7 +114,7 @@ public enum XMLTreeWriter {
         }
         for attribute in element.attributes {
             let parts = attribute.name.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard (parts.count == 1 || parts.count == 2), parts.allSatisfy(isName) else {
+            guard parts.count == 1 || parts.count == 2, parts.allSatisfy(isName) else {
                 throw .invalid(path: context, message: "\"\(attribute.name)\" is not an XML attribute name")
             }
             if parts.count == 2, !namespaces.contains(where: { $0.prefix == parts[0] }) {

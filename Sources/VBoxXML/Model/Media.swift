@@ -169,7 +169,6 @@ public struct StorageAllocationError: Error, Sendable, Equatable, CustomStringCo
     public var reason: String
 
     /// The controller, what is wrong, its occupied slots and what to do.
-
     public var description: String {
         let taken = occupied.isEmpty ? "none" : occupied.sorted().map(\.description).joined(separator: ", ")
         return "storage controller \"\(controller)\": \(reason) (occupied: \(taken)); use another controller or "
