@@ -100,6 +100,24 @@ public struct DownloadRequest: Sendable {
     }
 }
 
+extension DownloadRequest {
+    /// Runs ``verifyBeforeCommit`` (when set) on the file at `path` before it is moved into place.
+    /// - Throws: `DownloadError.signature` for a `SignatureError`, `.io` (EIO, "verify") for any other failure.
+    func verify(_ path: String) throws(DownloadError) {
+        guard let check = verifyBeforeCommit else { return }
+        try Self.run(check, on: path)
+    }
+
+    /// Runs `check` on `path`, with the errors of ``verify(_:)``.
+    static func run(_ check: (String) throws -> Void, on path: String) throws(DownloadError) {
+        do { try check(path) } catch let e as SignatureError {
+            throw .signature(e)
+        } catch {
+            throw .io(IOError(path: path, operation: "verify", code: EIO))
+        }
+    }
+}
+
 /// How one attempt ended, for the exit code: a missing file, a failure worth trying again later, or a refusal
 /// that will not change by retrying.
 public enum AttemptKind: String, Sendable, Codable, Equatable {

@@ -624,13 +624,7 @@ extension Downloader {
                 + MissingRanges.text(Array(m.differed.prefix(4))) + (m.differed.count > 4 ? ",…" : "")
                 + " than the mirror whose file matches the checksum; it was dropped")
         }
-        if let check = request.verifyBeforeCommit {
-            do { try check(partial) } catch let e as SignatureError {
-                throw .signature(e)
-            } catch {
-                throw .io(IOError(path: partial, operation: "verify", code: EIO))
-            }
-        }
+        try request.verify(partial)
         let dest = request.destination
         guard rename(partial, dest) == 0 else { throw .io(IOError(path: dest, operation: "rename into place", code: errno)) }
         unlink(info)
