@@ -111,7 +111,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VMProvCLITests",
-            dependencies: ["VMProvCLI", "Basics", "VBoxXML", "Provision"],
+            dependencies: ["VMProvCLI", "Basics", "VBoxXML", "DiskImages", "Provision"],
             exclude: ["HelpSnapshots"]  // read by HelpSnapshotTests from the source tree
         ),
         .testTarget(

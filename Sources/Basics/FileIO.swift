@@ -45,17 +45,37 @@ public enum FileIO {
     /// Writes all of `bytes` to `fd` at `offset` with `pwrite(2)`, retrying EINTR and short writes.
     /// - Returns: nil when everything was written, else the errno (EIO for a write that made no progress).
     public static func writeAll(fd: Int32, _ bytes: [UInt8], at offset: Int64) -> Int32? {
-        bytes.withUnsafeBytes { raw -> Int32? in
-            guard let base = raw.baseAddress else { return nil }
-            var done = 0
-            while done < raw.count {
-                let n = Syscall.retrying { pwrite(fd, base + done, raw.count - done, off_t(offset) + off_t(done)) }
-                if n < 0 { return errno }
-                if n == 0 { return EIO }
-                done += n
-            }
-            return nil
+        bytes.withUnsafeBytes { writeAll(fd: fd, $0, at: offset) }
+    }
+
+    /// Writes all of `bytes` to `fd` at byte `offset` with `pwrite(2)`, retrying EINTR and short writes; the file
+    /// offset of `fd` is not moved.
+    /// - Returns: nil when everything was written, else the errno (EIO for a write that made no progress).
+    public static func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Int32? {
+        guard let base = bytes.baseAddress else { return nil }  // nothing to write
+        var done = 0
+        while done < bytes.count {
+            let n = Syscall.retrying { pwrite(fd, base + done, bytes.count - done, off_t(offset) + off_t(done)) }
+            if n < 0 { return errno }
+            if n == 0 { return EIO }
+            done += n
         }
+        return nil
+    }
+
+    /// Fills `buffer` from `fd` at byte `offset` with `pread(2)`, retrying EINTR and short reads; the file offset
+    /// of `fd` is not moved.
+    /// - Returns: the bytes read: `buffer.count`, or fewer when the file ends first; -1 with `errno` set on an error.
+    public static func readFully(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) -> Int {
+        guard let base = buffer.baseAddress else { return 0 }  // nothing to read
+        var done = 0
+        while done < buffer.count {
+            let n = Syscall.retrying { pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            if n < 0 { return -1 }
+            if n == 0 { break }
+            done += n
+        }
+        return done
     }
 
     /// The path with symlinks resolved, or the path itself when it does not exist yet.

@@ -347,7 +347,8 @@ public enum VDIGrower {
 
     static func readHeader(_ fd: Int32, path: String) throws(VBoxXMLError) -> Header {
         var raw = [UInt8](repeating: 0, count: 512)
-        let n = raw.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 512, 0) }
+        let n = raw.withUnsafeMutableBytes { FileIO.readFully(fd: fd, into: $0, at: 0) }
+        if n < 0 { throw .io(path: path, operation: "read its header", reason: FileIO.describe(errno)) }
         guard n == 512 else { throw .invalid(path: path, message: "too short to be a VDI image.") }
         let h = Header(raw: raw)
         guard h.u32(0x40) == VDIWriter.signature else {
@@ -423,28 +424,15 @@ public enum VDIGrower {
 
     static func readAt(_ fd: Int32, _ buffer: inout [UInt8], _ offset: UInt64, path: String,
                        what: String) throws(VBoxXMLError) {
-        var done = 0
-        while done < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, operation: what, reason: FileIO.describe(errno))
-            }
-            if n == 0 { throw .invalid(path: path, message: "the file ends early (\(what)); the image is truncated.") }
-            done += n
-        }
+        let n = buffer.withUnsafeMutableBytes { FileIO.readFully(fd: fd, into: $0, at: Int64(offset)) }
+        if n < 0 { throw .io(path: path, operation: what, reason: FileIO.describe(errno)) }
+        if n < buffer.count { throw .invalid(path: path, message: "the file ends early (\(what)); the image is truncated.") }
     }
 
     static func writeAt(_ fd: Int32, _ bytes: [UInt8], _ offset: UInt64, path: String,
                         what: String) throws(VBoxXMLError) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, operation: what, reason: FileIO.describe(errno))
-            }
-            done += n
+        if let e = FileIO.writeAll(fd: fd, bytes, at: Int64(offset)) {
+            throw .io(path: path, operation: what, reason: FileIO.describe(e))
         }
     }
 

@@ -13,6 +13,7 @@ public enum VBoxXMLError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Another process holds the file (the edit lock); trying again later may succeed.
     case busy(path: String, message: String)
 
+    /// `PATH: what is wrong` (with line and column for malformed XML) and what to do.
     public var description: String {
         switch self {
         case let .notFound(path, reason):

@@ -7,6 +7,7 @@ import ArgumentParser
 import Provision
 import VBoxXML
 import Basics
+import DiskImages
 
 // The one place that decides exit codes: every error type the commands throw adopts `HasExitCode` here, and
 // `VMProv.runMain` has the one `catch` that prints the description and exits with `exitCode`. Each mapping below is
@@ -27,7 +28,8 @@ public enum VMProvExit {
     public static let noInput: Int32 = 66
     /// Tool failure: a required external program is missing or failed.
     public static let unavailable: Int32 = 69
-    /// Internal error: `run` could not set up its signal handling (a signalfd, a pipe, the signal mask).
+    /// Internal error: `run` could not set up its signal handling (a signalfd, a pipe, the signal mask), or an edit
+    /// built overlapping splices (`EditBatchError`, a bug).
     public static let software: Int32 = 70
     /// Cannot create: the output exists already.
     public static let cannotCreate: Int32 = 73
@@ -265,6 +267,47 @@ extension ComposeError: HasExitCode {
         case .clashes, .sameServiceName, .settings, .data: return VMProvExit.dataError
         case .usage: return VMProvExit.usage
         case .io: return VMProvExit.ioError
+        }
+    }
+}
+
+extension DiskImageError: HasExitCode {
+    /// A value or image that cannot be used 65, output exists 73, input missing 66, I/O 74.
+    public var exitCode: Int32 {
+        switch self {
+        case .invalid, .badImage: return VMProvExit.dataError
+        case .exists: return VMProvExit.cannotCreate
+        case .notFound: return VMProvExit.noInput
+        case .io: return VMProvExit.ioError
+        }
+    }
+}
+
+extension TarGz.Failure: HasExitCode {
+    /// An archive that is not an extension pack (or is damaged or hostile) 65; unreadable: missing 66, else 74.
+    public var exitCode: Int32 {
+        switch self {
+        case .notGzip, .notFound, .damaged, .memberTooLarge, .inflatesTooMuch: return VMProvExit.dataError
+        case let .unreadable(_, code): return code == ENOENT ? VMProvExit.noInput : VMProvExit.ioError
+        }
+    }
+}
+
+extension ValueError: HasExitCode {
+    /// A value the user gave that cannot be used: 64.
+    public var exitCode: Int32 { VMProvExit.usage }
+}
+
+extension StorageAllocationError: HasExitCode {
+    /// A drive that does not fit its controller (slot taken, out of range, controller full): 65.
+    public var exitCode: Int32 { VMProvExit.dataError }
+}
+
+extension EditBatchError: HasExitCode {
+    /// Overlapping or out-of-bounds splices are a bug in vmprov, never in the user's file: 70.
+    public var exitCode: Int32 {
+        switch self {
+        case .overlap, .outOfBounds: return VMProvExit.software
         }
     }
 }

@@ -75,6 +75,48 @@ struct StorageModelTests {
         #expect(text.contains("port=\"3\" device=\"0\">"))
     }
 
+    /// The builder's factories, the reader rules and add-disk read one table of bus limits (reference §2.3).
+    @Test func oneTableOfBusLimits() throws {
+        let table: [(String, ClosedRange<Int>, Int)] = [
+            ("AHCI", 1...30, 1), ("PIIX3", 2...2, 2), ("PIIX4", 2...2, 2), ("ICH6", 2...2, 2), ("LsiLogic", 16...16, 1),
+            ("BusLogic", 16...16, 1), ("LsiLogicSas", 1...255, 1), ("NVMe", 1...255, 1), ("VirtioSCSI", 1...256, 1),
+            ("USB", 8...8, 1), ("I82078", 1...1, 2),
+        ]
+        for (type, ports, devices) in table {
+            let limits = try #require(StorageBusLimits(type: type), "\(type)")
+            #expect(limits.portCount == ports && limits.devicesPerPort == devices, "\(type)")
+        }
+        #expect(StorageBusLimits(type: "SATA") == nil)
+        #expect(StorageControllerSpec.ide().devicesPerPort == 2 && StorageControllerSpec.sata(portCount: 3).devicesPerPort == 1)
+        #expect(StorageControllerSpec(name: "F", type: "I82078", portCount: 1)?.devicesPerPort == 2)
+        #expect(StorageControllerSpec(name: "X", type: "Bogus", portCount: 1) == nil)
+    }
+
+    /// add-disk's slot comes from the port allocator: the first free port, PortCount raised up to the bus limit, and
+    /// a port outside 0..<limit (also a negative one, which the old search wrote as port="-1") refused.
+    @Test func freeDiskSlotUsesTheAllocator() throws {
+        let text = try MachineBuilder.document(Specs.linux(bus: .sata), Specs.machine)
+        let doc = try VBoxSettings(bytes: Array(text.utf8), path: "m.vbox")
+        let first = try doc.freeDiskSlot()
+        #expect(first.controller == "SATA" && first.port == 3 && first.portCount == 4)
+        let far = try doc.freeDiskSlot(controller: "SATA", port: 29)
+        #expect(far.port == 29 && far.device == 0 && far.portCount == 30)
+        for bad in [30, -1] {
+            do {
+                _ = try doc.freeDiskSlot(controller: "SATA", port: bad)
+                Issue.record("port \(bad) was accepted")
+            } catch {
+                #expect("\(error)".contains("port \(bad) is out of range for AHCI controller \"SATA\" (ports 0-29)"))
+            }
+        }
+        do {
+            _ = try doc.freeDiskSlot(controller: "SATA", port: 0)
+            Issue.record("a used port was accepted")
+        } catch {
+            #expect("\(error)".contains("port 0 of \"SATA\" is in use. ports in use: 0, 1, 2."))
+        }
+    }
+
     @Test func identitySourceYieldsOneUUIDPerMachineAndMedium() throws {
         var withGA = FixedIdentity(uuids: [], macAddress: "080027C0FFEE", time: 0)
         _ = MachineIdentity(drawingFrom: &withGA)

@@ -4,6 +4,7 @@ import Testing
 import VBoxXML
 @testable import VMProvCLI
 import Basics
+import DiskImages
 
 /// Every error case of every error type the CLI can exit with, against the README's exit-code table.
 ///
@@ -20,7 +21,7 @@ struct ExitCodeTests {
         65: "bad data",
         66: "input not found",
         69: "a required tool failed or is missing",
-        70: "run could not set up its signal handling",
+        70: "run could not set up its signal handling; an internal error",
         73: "the output exists",
         74: "I/O error",
         75: "busy or temporary",
@@ -175,6 +176,42 @@ struct ExitCodeTests {
         }
     }
 
+    static func name(_ e: DiskImageError) -> String {
+        switch e {
+        case .invalid: "invalid"
+        case .exists: "exists"
+        case .notFound: "notFound"
+        case .io: "io"
+        case .badImage: "badImage"
+        }
+    }
+
+    static func name(_ e: UnattendedError) -> String {
+        switch e {
+        case .invalid: "invalid"
+        case .hashFailed: "hashFailed"
+        case .io: "io"
+        }
+    }
+
+    static func name(_ e: TarGz.Failure) -> String {
+        switch e {
+        case .notGzip: "notGzip"
+        case .notFound: "notFound"
+        case .damaged: "damaged"
+        case .memberTooLarge: "memberTooLarge"
+        case .inflatesTooMuch: "inflatesTooMuch"
+        case .unreadable: "unreadable"
+        }
+    }
+
+    static func name(_ e: EditBatchError) -> String {
+        switch e {
+        case .overlap: "overlap"
+        case .outOfBounds: "outOfBounds"
+        }
+    }
+
     /// Every case name of every type, as the switches above list them.
     static let allNames: [String: Set<String>] = [
         "VBoxXMLError": ["notFound", "io", "malformed", "invalid", "conflict", "busy"],
@@ -195,6 +232,12 @@ struct ExitCodeTests {
         "IOError": ["ENOENT", "other"],
         "CacheError": ["cache"],
         "SpawnError": ["spawn"],
+        "DiskImageError": ["invalid", "exists", "notFound", "io", "badImage"],
+        "UnattendedError": ["invalid", "hashFailed", "io"],
+        "TarGz.Failure": ["notGzip", "notFound", "damaged", "memberTooLarge", "inflatesTooMuch", "unreadable"],
+        "ValueError": ["value"],
+        "StorageAllocationError": ["allocation"],
+        "EditBatchError": ["overlap", "outOfBounds"],
     ]
 
     // MARK: Samples: one (or more) representative value per case, with the README's code
@@ -333,6 +376,41 @@ struct ExitCodeTests {
         s.append(Sample(type: "IOError", name: "other", error: eacces, expected: 74))
         s.append(Sample(type: "CacheError", name: "cache", error: CacheError(path: "/c", reason: "r"), expected: 74))
         s.append(Sample(type: "SpawnError", name: "spawn", error: SpawnError(argv: ["hc"], code: ENOENT), expected: 69))
+
+        func image(_ e: DiskImageError, _ code: Int32) { s.append(Sample(type: "DiskImageError", name: name(e), error: e, expected: code)) }
+        image(.invalid(field: "volume label", message: "more than 32 characters"), 65)
+        image(.exists(path: "seed.iso"), 73)
+        image(.notFound(path: "installer.iso", reason: "no such file"), 66)
+        image(.io(path: "seed.iso", operation: "write it", reason: "read-only file system"), 74)
+        image(.badImage(path: "installer.iso", message: "not ISO 9660"), 65)
+
+        func unattended(_ e: UnattendedError, _ code: Int32) {
+            s.append(Sample(type: "UnattendedError", name: name(e), error: e, expected: code))
+        }
+        unattended(.invalid(field: "hostname", message: "not a host name"), 64)
+        unattended(.hashFailed(message: "unsupported setting"), 70)
+        unattended(.io(what: "the password from standard input", reason: "EIO"), 74)
+
+        func tar(_ e: TarGz.Failure, _ code: Int32) { s.append(Sample(type: "TarGz.Failure", name: name(e), error: e, expected: code)) }
+        tar(.notGzip("p.vbox-extpack"), 65)
+        tar(.notFound(member: "ExtPack-license.txt", archive: "p.vbox-extpack", members: []), 65)
+        tar(.damaged("p.vbox-extpack"), 65)
+        tar(.memberTooLarge(member: "ExtPack.xml", archive: "p.vbox-extpack", size: 2 << 20, limit: 1 << 20), 65)
+        tar(.inflatesTooMuch(archive: "p.vbox-extpack", limit: 512 << 20), 65)
+        tar(.unreadable("/nonexistent/p.vbox-extpack", errno: ENOENT), 66)
+        tar(.unreadable("/root/p.vbox-extpack", errno: EACCES), 74)
+
+        s.append(Sample(type: "ValueError", name: "value", error: ValueError("port 70000 is outside 1-65535"), expected: 64))
+        var full = PortAllocator(controller: .nvme(portCount: 1), occupied: [StorageSlot(port: 0, device: 0)])
+        do {
+            _ = try full.next()
+        } catch {
+            s.append(Sample(type: "StorageAllocationError", name: "allocation", error: error, expected: 65))
+        }
+
+        func batch(_ e: EditBatchError, _ code: Int32) { s.append(Sample(type: "EditBatchError", name: name(e), error: e, expected: code)) }
+        batch(.overlap(existing: 0..<4, refused: 2..<6), 70)
+        batch(.outOfBounds(10..<12, count: 8), 70)
         return s
     }
 

@@ -81,6 +81,70 @@ struct ParseTests {
         #expect(d.operation == .delete)
     }
 
+    @Test func shares() throws {
+        let a = try #require(try VMProv.parseAsRoot(["add-share", "data", "--host-path", "/srv/data", "vms/a", "--readonly",
+                                                      "--automount", "--mount-point", "/mnt/data", "--json"]) as? AddShare)
+        #expect(a.name == "data" && a.hostPath == "/srv/data" && a.target.target == "vms/a")
+        #expect(a.readonly && a.automount && a.mountPoint == "/mnt/data" && a.json)
+        let r = try #require(try VMProv.parseAsRoot(["remove-share", "data", "--force"]) as? RemoveShare)
+        #expect(r.name == "data" && r.target.target == nil && r.target.force && !r.json)
+    }
+
+    @Test func disks() throws {
+        let a = try #require(try VMProv.parseAsRoot(["add-disk", "vms/a", "--size", "64G", "--name", "data",
+                                                      "--controller", "SATA", "--port", "3"]) as? AddDisk)
+        #expect(a.target.target == "vms/a" && a.size == "64G" && a.name == "data" && a.controller == "SATA" && a.port == 3)
+        let plain = try #require(try VMProv.parseAsRoot(["add-disk", "--size", "1G"]) as? AddDisk)
+        #expect(plain.name == nil && plain.controller == nil && plain.port == nil && !plain.json)
+        let r = try #require(try VMProv.parseAsRoot(["remove-disk", "data.vdi", "vms/a", "--delete", "--json"]) as? RemoveDisk)
+        #expect(r.disk == "data.vdi" && r.target.target == "vms/a" && r.delete && r.json)
+        let g = try #require(try VMProv.parseAsRoot(["grow-disk", "vms/a/data.vdi", "--to", "2T", "--force"]) as? GrowDisk)
+        #expect(g.disk == "vms/a/data.vdi" && g.to == "2T" && g.force && g.vm == nil)
+        let h = try #require(try VMProv.parseAsRoot(["grow-disk", "--to", "64G", "--vm", "vms/a", "--json"]) as? GrowDisk)
+        #expect(h.disk == nil && h.vm == "vms/a" && h.json)
+    }
+
+    @Test func usbAndSnapshots() throws {
+        let a = try #require(try VMProv.parseAsRoot(["add-usb", "vms/a", "--vendor-id", "0781", "--product-id", "5567",
+                                                      "--name", "stick", "--controller", "ehci"]) as? AddUSB)
+        #expect(a.target.target == "vms/a" && a.vendorId == "0781" && a.productId == "5567" && a.name == "stick")
+        #expect(a.controller == "ehci")
+        let d = try #require(try VMProv.parseAsRoot(["add-usb", "--vendor-id", "1", "--product-id", "2"]) as? AddUSB)
+        #expect(d.controller == "xhci" && d.name == nil)
+        let r = try #require(try VMProv.parseAsRoot(["remove-usb", "--name", "stick", "--json"]) as? RemoveUSB)
+        #expect(r.name == "stick" && r.json)
+        let s = try #require(try VMProv.parseAsRoot(["snapshots", "vms/a", "--json"]) as? Snapshots)
+        #expect(s.read.target == "vms/a" && s.read.json)
+    }
+
+    @Test func guests() throws {
+        let c = try #require(try VMProv.parseAsRoot(["compose", "vms", "--out", "c.yml", "--assign", "--console",
+                                                      "--console-user", "admin", "--console-port", "9090",
+                                                      "--stop-timeout", "60", "--force"]) as? Compose)
+        #expect(c.dir == "vms" && c.out == "c.yml" && c.assign && c.console && c.consoleUser == "admin")
+        #expect(c.consolePort == 9090 && c.stopTimeout == 60 && c.force)
+        let plain = try #require(try VMProv.parseAsRoot(["compose"]) as? Compose)
+        #expect(plain.dir == "." && plain.consoleUser == "vmprov" && plain.consolePort == 8080 && plain.stopTimeout == nil)
+        let k = try #require(try VMProv.parseAsRoot(["kube", "vms", "--out", "k.yml", "--image", "vmprov:7.2",
+                                                      "--node-label", "vmprov/vboxdrv=7.2.4", "--storage", "500Mi",
+                                                      "--stop-timeout", "0"]) as? Kube)
+        #expect(k.dir == "vms" && k.out == "k.yml" && k.image == "vmprov:7.2" && k.nodeLabel == "vmprov/vboxdrv=7.2.4")
+        #expect(k.storage == "500Mi" && k.stopTimeout == 0)
+    }
+
+    @Test func newOptions() throws {
+        let p = try #require(try VMProv.parseAsRoot(["profiles", "check", "debian", "ubuntu", "--keyring", "k.asc", "--json",
+                                                      "--connections", "1"]) as? CheckProfiles)
+        #expect(p.names == ["debian", "ubuntu"] && p.keyring == "k.asc" && p.json && p.transfer.connections == 1)
+        let all = try #require(try VMProv.parseAsRoot(["profiles", "check"]) as? CheckProfiles)
+        #expect(all.names.isEmpty && all.keyring == nil)
+        let c = try #require(try VMProv.parseAsRoot(["create", "--profile", "debian", "--release", "13.6.0"]) as? Create)
+        #expect(c.release == "13.6.0" && c.profile == "debian")
+        let f = try #require(try VMProv.parseAsRoot(["fetch", "https://a/x.iso", "--checksum", "none", "--connections", "16"])
+            as? Fetch)
+        #expect(f.transfer.connections == 16)
+    }
+
     // MARK: Bad command lines: the message printed and exit 64
 
     static let bad: [(argv: [String], message: String)] = [
@@ -128,6 +192,37 @@ struct ParseTests {
         (["snapshot", "take"], "Error: Missing expected argument '<name>'"),
         (["snapshot", "take", "x", "--power-off"], "Error: --power-off applies to restore only"),
         (["snapshot", "delete", "--", "-x"], "Error: snapshot name -x: it starts with \"-\", which reads as an option"),
+        (["add-share", "--host-path", "/srv"], "Error: Missing expected argument '<name>'"),
+        (["add-share", "data"], "Error: Missing expected argument '--host-path <path>'"),
+        (["add-share", "data", "--host-path"], "Error: Missing value for '--host-path <path>'"),
+        (["remove-share"], "Error: Missing expected argument '<name>'"),
+        (["remove-share", "data", "--readonly"], "Error: Unknown option '--readonly'"),
+        (["add-disk"], "Error: Missing expected argument '--size <size>'"),
+        (["add-disk", "--size", "1G", "--port", "x"], "Error: The value 'x' is invalid for '--port <n>'"),
+        (["add-disk", "--size", "1G", "--port=-1"], "Error: --port -1: ports are numbered from 0."),
+        (["remove-disk"], "Error: Missing expected argument '<disk>'"),
+        (["remove-disk", "d.vdi", "--delete=yes"], "Error: The option '--delete' does not take any value, but 'yes' was specified."),
+        (["grow-disk", "d.vdi"], "Error: Missing expected argument '--to <size>'"),
+        (["grow-disk", "a", "b", "--to", "1G"], "Error: Unexpected argument 'b'"),
+        (["add-usb", "--vendor-id", "0781"], "Error: Missing expected argument '--product-id <hex>'"),
+        (["add-usb", "--vendor-id", "1", "--product-id", "2", "--controller", "uhci"],
+         "Error: --controller uhci: use xhci, ehci or ohci."),
+        (["remove-usb"], "Error: Missing expected argument '--name <name>'"),
+        (["snapshots", "a", "b"], "Error: Unexpected argument 'b'"),
+        (["snapshots", "--force"], "Error: Unknown option '--force'"),
+        (["compose", "--stop-timeout", "86401"], "Error: --stop-timeout 86401: give 0 to 86400 seconds."),
+        (["compose", "--console-port", "0"], "Error: --console-port 0 is outside 1-65535."),
+        (["compose", "--console-user", ""], "Error: --console-user: give a non-empty name without control characters."),
+        (["kube", "--node-label", "nolabel"], "Error: --node-label nolabel: give KEY=VALUE, for example vmprov/vboxdrv=7.2.4."),
+        (["kube", "--storage", "64GB"], "Error: --storage 64GB: give a Kubernetes quantity such as 64Gi or 500Mi."),
+        (["kube", "--stop-timeout=-1"], "Error: --stop-timeout -1: give 0 to 86400 seconds."),
+        (["profiles", "check", "--keyring"], "Error: Missing value for '--keyring <file>'"),
+        (["profiles", "check", "--connections", "0"], "Error: --connections 0: give 1 to 16 (1 is one stream)."),
+        (["create", "--profile", "debian", "--release"], "Error: Missing value for '--release <version>'"),
+        (["fetch", "https://a/b", "--checksum", "none", "--connections", "17"],
+         "Error: --connections 17: give 1 to 16 (1 is one stream)."),
+        (["fetch", "https://a/b", "--checksum", "none", "--connections", "many"],
+         "Error: The value 'many' is invalid for '--connections <n>'"),
     ]
 
     @Test(arguments: bad)

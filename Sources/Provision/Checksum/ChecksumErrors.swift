@@ -14,6 +14,7 @@ public enum ChecksumError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An algorithm vmprov cannot compute.
     case unsupported(algorithm: HashAlgorithm, source: String)
 
+    /// What is wrong with the checksum, for which file, and what to do.
     public var description: String {
         switch self {
         case let .badSpec(spec, reason):
@@ -62,6 +63,7 @@ public enum SignatureError: Error, Sendable, Equatable, CustomStringConvertible 
     /// no signature at all. `expected` says what should have been signed and by what.
     case required(what: String, expected: String)
 
+    /// What the signature check found, for which file, and what to do.
     public var description: String {
         switch self {
         case let .gpgvMissing(looked):

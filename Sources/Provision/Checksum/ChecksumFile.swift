@@ -1,6 +1,8 @@
 /// One line of a checksum file.
 public struct ChecksumEntry: Sendable, Equatable {
+    /// The file name as listed.
     public var name: String
+    /// The listed digest; its algorithm is known from the line's form or the file's name.
     public var digest: Digest
 }
 
@@ -11,6 +13,7 @@ public struct ChecksumEntry: Sendable, Equatable {
 /// In a clearsigned file only the signed body counts: lines before `-----BEGIN PGP SIGNED MESSAGE-----` or after
 /// the signature are ignored, whether or not the signature is checked.
 public struct ChecksumFile: Sendable {
+    /// The entries, in file order.
     public var entries: [ChecksumEntry]
     /// The file holds only a digest, no file name (`hex` alone on its only line); it can serve one download.
     public var bareDigest: Digest?

@@ -7,12 +7,18 @@ import Basics
 
 /// How to check a download: `--checksum`, `--signature`, `--keyring`, `--key-fingerprint`, `--no-signature`.
 public struct VerificationRequest: Sendable {
+    /// `--checksum`: a digest, a checksum file (URL or path), or none.
     public var spec: ChecksumSpec
+    /// `--signature`: the detached signature's URL or path; nil: look for the usual names beside the checksum file.
     public var signature: String?
+    /// `--keyring`: the public key file (armored or binary) to verify with.
     public var keyring: String?
+    /// `--key-fingerprint`: the signer's 40-hex-digit fingerprint that must have signed.
     public var pinnedFingerprint: String?
+    /// `--no-signature`: accept an unsigned checksum file (the digest is still checked).
     public var noSignature: Bool
 
+    /// A request with the CLI's options; only `spec` is required.
     public init(spec: ChecksumSpec, signature: String? = nil, keyring: String? = nil, pinnedFingerprint: String? = nil,
                 noSignature: Bool = false) {
         self.spec = spec
@@ -25,11 +31,13 @@ public struct VerificationRequest: Sendable {
 
 /// What was decided before the download: the digest to expect and how signatures were (or will be) checked.
 public struct VerificationPlan: Sendable {
+    /// The digest the download must have; nil when `--checksum none`.
     public var expected: Digest?
     /// Where the digest came from (a URL or path), when it came from a checksum file.
     public var checksumSource: String?
     /// Facts for the user: which signature was good and whose.
     public var notes: [String] = []
+    /// Things the user should know (an unsigned checksum file accepted with `--no-signature` …).
     public var warnings: [String] = []
     /// The download itself is signed: check this before it is committed.
     public var verifyDownload: (@Sendable (String) throws -> Void)?
@@ -52,8 +60,10 @@ public struct VerificationPlan: Sendable {
 /// the download), unless `noSignature`; an unsigned or stripped checksum file is refused, not warned about.
 /// Checksum files and signatures are capped at `Downloader.smallFileLimit`.
 public struct ChecksumResolver: Sendable {
+    /// Fetches checksum files, signatures and keys (capped at `Downloader.smallFileLimit`).
     public var downloader: Downloader
 
+    /// A resolver that fetches with `downloader`.
     public init(downloader: Downloader) {
         self.downloader = downloader
     }

@@ -5,6 +5,9 @@ public enum ChecksumSpec: Sendable, Equatable, CustomStringConvertible {
     case file(String)
     case none
 
+    /// Parses a `--checksum` value: `none`, `file:URL-or-path` (a checksum file), `ALGO:HEX`, or bare hex (the
+    /// algorithm from its length).
+    /// - Throws: `ChecksumError.badSpec` naming the value and what is wrong with it.
     public init(_ text: String) throws(ChecksumError) {
         let t = text.trimmingSpacesAndNewlines
         if t == "none" { self = .none; return }
@@ -36,6 +39,7 @@ public enum ChecksumSpec: Sendable, Equatable, CustomStringConvertible {
         self = .digest(Digest(algorithm: algorithm, hex: t))
     }
 
+    /// The spec as the user would write it.
     public var description: String {
         switch self {
         case .digest(let d): return d.description

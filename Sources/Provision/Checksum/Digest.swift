@@ -45,15 +45,18 @@ public enum HashAlgorithm: String, Sendable, CaseIterable, Codable {
 
 /// An expected digest.
 public struct Digest: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+    /// The hash function.
     public var algorithm: HashAlgorithm
     /// Lowercase hex.
     public var hex: String
 
+    /// A digest of `algorithm`; `hex` is stored lowercase (not checked here).
     public init(algorithm: HashAlgorithm, hex: String) {
         self.algorithm = algorithm
         self.hex = hex.lowercased()
     }
 
+    /// `ALGO:hex`, the `--checksum` form.
     public var description: String { "\(algorithm.rawValue):\(hex)" }
 
     static func isHex(_ s: Substring) -> Bool {
@@ -71,6 +74,7 @@ public struct StreamingHasher: Sendable {
     }
 
     private var state: State
+    /// The hash function this hasher computes.
     public let algorithm: HashAlgorithm
 
     /// Nil for algorithms vmprov cannot compute.
@@ -85,6 +89,7 @@ public struct StreamingHasher: Sendable {
         }
     }
 
+    /// Adds `buffer`'s bytes to the hash.
     public mutating func update(_ buffer: UnsafeRawBufferPointer) {
         switch state {
         case .md5(var h): h.update(bufferPointer: buffer); state = .md5(h)
@@ -94,6 +99,7 @@ public struct StreamingHasher: Sendable {
         }
     }
 
+    /// Adds `bytes` to the hash.
     public mutating func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }

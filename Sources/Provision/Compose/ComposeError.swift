@@ -15,6 +15,7 @@ public enum ComposeError: Error, Sendable, CustomStringConvertible {
     /// YAML or XML could not be produced or read back.
     case data(path: String, reason: String)
 
+    /// What went wrong, with the file or guest it concerns, and what to do.
     public var description: String {
         switch self {
         case let .noMachines(folder, backups):

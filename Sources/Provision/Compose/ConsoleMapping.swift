@@ -6,26 +6,28 @@ import VBoxXML
 /// is stored only hashed in the `.vbox`, so Guacamole asks for it).
 public enum ConsoleMapping {
     /// The XML tree of the mapping.
-    public static func tree(_ guests: [ComposeGuest], _ console: ConsoleSettings) -> XMLTree {
-        var connections: [XMLTree] = []
+    public static func tree(_ guests: [ComposeGuest], _ console: ConsoleSettings) -> XMLTreeElement {
+        var connections: [XMLTreeElement] = []
         for g in guests {
             guard let port = g.rdpPort else { continue }
             var params = [("hostname", g.serviceName), ("port", String(port)), ("ignore-cert", "true")]
             if let user = g.rdpUsers.first { params.append(("username", user)) }
-            connections.append(XMLTree("connection", [XMLAttribute("name", g.name)],
-                                       children: [XMLTree("protocol", text: "rdp")]
-                                        + params.map { XMLTree("param", [XMLAttribute("name", $0.0)], text: $0.1) }))
+            connections.append(XMLTreeElement("connection", attributes: [XMLTreeAttribute("name", g.name)],
+                                              children: [XMLTreeElement("protocol", text: "rdp")]
+                                                + params.map { XMLTreeElement("param", attributes: [XMLTreeAttribute("name", $0.0)], text: $0.1) }))
         }
-        return XMLTree("user-mapping", children: [
-            XMLTree("authorize", [XMLAttribute("username", console.user), XMLAttribute("password", console.passwordSHA256),
-                                  XMLAttribute("encoding", "sha256")], children: connections),
+        return XMLTreeElement("user-mapping", children: [
+            XMLTreeElement("authorize", attributes: [XMLTreeAttribute("username", console.user),
+                                                     XMLTreeAttribute("password", console.passwordSHA256),
+                                                     XMLTreeAttribute("encoding", "sha256")], children: connections),
         ])
     }
 
-    /// The document's bytes.
-    /// - Throws: ``ComposeError/data(path:reason:)`` when libxml2 cannot write it.
+    /// The document's bytes, written by libxml2 (``XMLTreeWriter``).
+    /// - Throws: ``ComposeError/data(path:reason:)`` when libxml2 cannot write it, or a guest name or user holds a
+    ///   character XML 1.0 cannot carry.
     public static func document(_ guests: [ComposeGuest], _ console: ConsoleSettings) throws(ComposeError) -> [UInt8] {
-        do { return try tree(guests, console).document() } catch {
+        do { return try XMLTreeWriter.serialize(tree(guests, console), context: "user-mapping.xml") } catch {
             throw .data(path: "user-mapping.xml", reason: error.description)
         }
     }

@@ -32,6 +32,7 @@ public enum KubeFiles {
             self.vmDir = vmDir
         }
 
+        /// Equal when every setting is equal.
         public static func == (a: Settings, b: Settings) -> Bool {
             a.image == b.image && a.nodeLabel == b.nodeLabel && a.storage == b.storage && a.budget == b.budget
                 && a.vmDir == b.vmDir

@@ -98,12 +98,8 @@ public enum RDPProbe {
             return left <= 0 ? 0 : Int32(min(left * 1000, 86_400_000))
         }
         func wait(_ events: Int16) -> Bool {
-            while true {
-                var p = pollfd(fd: fd, events: events, revents: 0)
-                let n = poll(&p, 1, remainingMS())
-                if n < 0, errno == EINTR { continue }
-                return n > 0
-            }
+            var p = pollfd(fd: fd, events: events, revents: 0)
+            return Syscall.retrying { poll(&p, 1, remainingMS()) } > 0
         }
         if connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 {
             guard errno == EINPROGRESS else { return .unreachable("\(host):\(port): \(FileIO.describe(errno))") }
@@ -125,9 +121,9 @@ public enum RDPProbe {
                 return answer.isEmpty ? .noAnswer("\(host):\(port): nothing within \(timeout) s")
                     : .noAnswer("\(host):\(port): an incomplete answer \(printable(answer))")
             }
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = Syscall.retrying { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
             if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == EAGAIN { continue }
                 if answer.isEmpty { return .noAnswer("\(host):\(port): \(FileIO.describe(errno)) before any answer") }
                 break
             }

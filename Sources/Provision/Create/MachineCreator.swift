@@ -9,13 +9,17 @@ import Basics
 
 /// What `vmprov create` asks for.
 public struct CreateRequest: Sendable {
+    /// The profile the machine is built from.
     public var profile: Profile
+    /// The machine's name (and its folder's).
     public var name: String
+    /// The parent folder of the new machine folder.
     public var directory: String
     /// A local installer instead of downloading.
     public var isoPath: String?
     /// A URL replacing the profile's (relative checksum and signature specs resolve against it).
     public var isoURL: String?
+    /// `--checksum`, replacing the profile's.
     public var checksum: String?
     /// Replaces the profile's key; the user trusts this keyring.
     public var keyring: String?
@@ -28,10 +32,15 @@ public struct CreateRequest: Sendable {
     public var release: String?
     /// Test-only mirror rewrite for release-form profiles (`ReleaseResolver.mirrorPrefix`).
     public var mirrorPrefix: String?
+    /// `--memory`, MiB; nil: the profile's.
     public var memoryMB: Int?
+    /// `--cpus`; nil: the profile's.
     public var cpus: Int?
+    /// `--disk-size` (`64G`, `512M`); nil: the profile's.
     public var diskSize: String?
+    /// `--rdp-port`: a port, list or range for the VRDE server; nil: the profile's.
     public var rdpPort: String?
+    /// Replace an existing machine folder (`--force`).
     public var force = false
     /// The Guest Additions ISO to attach, if any.
     public var guestAdditions: String?
@@ -40,6 +49,7 @@ public struct CreateRequest: Sendable {
     /// `--unattended`: answer files, seed and VISO are written and the pending install recorded; nil: a plain machine.
     public var unattended: UnattendedRequest?
 
+    /// A request for profile `profile` named `name` under `directory`; every other field is the profile's default.
     public init(profile: Profile, name: String, directory: String, identity: any IdentitySource = RandomIdentity()) {
         self.profile = profile
         self.name = name
@@ -50,17 +60,27 @@ public struct CreateRequest: Sendable {
 
 /// What was created, for the summary.
 public struct CreateReport: Sendable {
+    /// The new machine folder.
     public var folder: String
+    /// The `.vbox` file in it.
     public var settingsFile: String
+    /// The sparse VDI disk in it.
     public var diskFile: String
+    /// The disk's virtual size in bytes.
     public var diskBytes: UInt64
+    /// The installer ISO the machine boots from (local path or the verified download).
     public var isoFile: String
+    /// The ISO's verified digest; nil when no checksum was asked for (`--checksum none`).
     public var digest: Digest?
     /// One line each: how the ISO was verified, and the signature's outcome.
     public var checksumOutcome: String
+    /// How the signature check went, one line.
     public var signatureOutcome: String
+    /// Things the user should know (fallbacks, unsigned checksum files accepted).
     public var warnings: [String]
+    /// What `check` found in the new settings (no errors, or `create` would have failed).
     public var findings: [Finding]
+    /// The Guest Additions ISO attached, if one was found.
     public var guestAdditions: String?
     /// How a release-form profile was resolved (which file, which folder served it).
     public var release: ResolvedRelease?
@@ -81,6 +101,7 @@ public enum CreateError: Error, Sendable, CustomStringConvertible {
     /// A release-form profile could not be resolved through its checksum file.
     case release(ReleaseError)
 
+    /// What failed, for which file or option, and what to do.
     public var description: String {
         switch self {
         case let .release(e): return e.description
@@ -150,15 +171,22 @@ public struct ObtainedISO: Sendable, Equatable {
 /// Builds a machine folder from a profile: verified installer, settings file, sparse disk; built beside its final
 /// place and renamed in, so a failure leaves nothing.
 public struct MachineCreator: Sendable {
+    /// Fetches and verifies the installer.
     public var downloader: Downloader
     /// The cache folder for keys and downloads (nil: the folder's parent is used for downloads).
     public var cacheDirectory: String?
 
+    /// A creator that downloads with `downloader` and caches in `cacheDirectory`.
     public init(downloader: Downloader, cacheDirectory: String?) {
         self.downloader = downloader
         self.cacheDirectory = cacheDirectory
     }
 
+    /// Creates the machine folder `req` describes: installer verified (or taken from `isoPath`), settings built
+    /// and checked, sparse disk written, all beside the final folder and renamed in at the end.
+    /// - Parameter log: progress lines for the user.
+    /// - Throws: `CreateError`: the folder exists (`.exists`), a bad option (`.invalid`), a failed download or
+    ///   release lookup, refused settings (`.check`), or an I/O error; nothing is left behind.
     public func create(_ req: CreateRequest, log: (String) -> Void = { _ in }) throws(CreateError) -> CreateReport {
         let p = req.profile
         guard !req.name.isEmpty, !req.name.contains("/"), req.name != ".", req.name != "..",

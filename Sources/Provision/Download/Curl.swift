@@ -158,10 +158,12 @@ final class CurlEasy {
         if let headers { try check("CURLOPT_HTTPHEADER") { vmp_curl_set_slist(handle, CURLOPT_HTTPHEADER, headers) } }
     }
 
-    /// Sets the body and header callbacks with their shared user data.
-    func setCallbacks(write: vmp_curl_data_cb, header: vmp_curl_data_cb, userdata: UnsafeMutableRawPointer) throws(DownloadError) {
-        try check("CURLOPT_WRITEFUNCTION") { vmp_curl_set_write(handle, write, userdata) }
-        try check("CURLOPT_HEADERFUNCTION") { vmp_curl_set_header(handle, header, userdata) }
+    /// Sends the body and header lines of this handle's transfer to `sink`. The caller keeps `sink` retained until
+    /// the transfer is over (the callbacks take it unretained).
+    func setSink<Sink: CurlResponseSink>(_ sink: Unmanaged<Sink>) throws(DownloadError) {
+        let userdata = sink.toOpaque()
+        try check("CURLOPT_WRITEFUNCTION") { vmp_curl_set_write(handle, curlSinkWrite, userdata) }
+        try check("CURLOPT_HEADERFUNCTION") { vmp_curl_set_header(handle, curlSinkHeader, userdata) }
     }
 
     /// Runs the transfer on the calling thread.
@@ -241,4 +243,35 @@ final class CurlMulti {
 extension CurlEasy {
     /// libcurl's words for a result code (transfers on a multi handle have no error buffer).
     static func describe(_ code: CURLcode) -> String { String(cString: vmp_curl_easy_strerror(code)) }
+}
+
+/// What receives one transfer's response from libcurl's write and header callbacks: a whole download
+/// (`TransferState`) or one segment of a segmented one (`SegmentConnection`).
+protocol CurlResponseSink: AnyObject {
+    /// The response headers, fed one line at a time (line ends stripped).
+    var headers: ResponseHeaders { get set }
+    /// Body bytes; returns how many were taken (fewer than `data.count` makes libcurl abort the transfer).
+    func receive(_ data: UnsafeRawBufferPointer) -> Int
+}
+
+/// The sink behind a callback's `userdata` (set by ``CurlEasy/setSink(_:)``); nil for a null or foreign pointer.
+private func curlSink(_ userdata: UnsafeMutableRawPointer?) -> (any CurlResponseSink)? {
+    guard let userdata else { return nil }
+    return Unmanaged<AnyObject>.fromOpaque(userdata).takeUnretainedValue() as? any CurlResponseSink
+}
+
+/// CURLOPT_WRITEFUNCTION for a ``CurlResponseSink``: 0 (abort) without one.
+private let curlSinkWrite: vmp_curl_data_cb = { ptr, size, count, userdata in
+    guard let ptr, let sink = curlSink(userdata) else { return 0 }
+    return sink.receive(UnsafeRawBufferPointer(start: ptr, count: size * count))
+}
+
+/// CURLOPT_HEADERFUNCTION for a ``CurlResponseSink``: one header line, CR/LF stripped, to its `headers`.
+private let curlSinkHeader: vmp_curl_data_cb = { ptr, size, count, userdata in
+    guard let ptr, let sink = curlSink(userdata) else { return 0 }
+    var n = size * count
+    let raw = UnsafeRawBufferPointer(start: ptr, count: n)
+    while n > 0, raw[n - 1] == 0x0A || raw[n - 1] == 0x0D { n -= 1 }
+    sink.headers.consume(String(decoding: raw.prefix(n), as: UTF8.self))
+    return size * count
 }

@@ -20,6 +20,7 @@ public struct CacheError: Error, Sendable, Equatable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// `PATH: reason`.
     public var description: String { "\(path): \(reason)" }
 }
 
@@ -189,11 +190,7 @@ public struct DownloadCache: Sendable {
         guard Syscall.retrying({ fsync(out.raw) }) == 0 || errno == EINVAL else {
             throw .io(IOError(path: temp, operation: "sync", code: errno))
         }
-        if let verify {
-            do { try verify(temp) } catch let e as SignatureError { throw .signature(e) } catch {
-                throw .io(IOError(path: temp, operation: "verify", code: EIO))
-            }
-        }
+        if let verify { try DownloadRequest.run(verify, on: temp) }
         guard rename(temp, destination) == 0 else {
             throw .io(IOError(path: destination, operation: "rename into place", code: errno))
         }

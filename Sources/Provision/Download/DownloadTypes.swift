@@ -21,9 +21,11 @@ public struct DownloadOptions: Sendable {
     public var stallSeconds = 30
     /// Bytes per second; see `stallSeconds`.
     public var lowSpeedBytes = 1024
+    /// Seconds a connection may take to be set up (CURLOPT_CONNECTTIMEOUT).
     public var connectTimeoutSeconds = 30
     /// First backoff delay; doubles per retry with jitter, capped by `maximumBackoff`.
     public var initialBackoff = 1.0
+    /// Longest backoff delay between retries, seconds.
     public var maximumBackoff = 30.0
     /// Longest Retry-After vmprov honours.
     public var maximumRetryAfter = 300.0
@@ -33,6 +35,7 @@ public struct DownloadOptions: Sendable {
     public var onRetry: (@Sendable (String) -> Void)?
     /// Called with facts worth a note (a damaged `.partial.info` that made the download start again).
     public var onNote: (@Sendable (String) -> Void)?
+    /// The User-Agent sent (libcurl's version is appended).
     public var userAgent = "vmprov/0.1.0"
     /// Transfers at once for one file (`--connections`): 1 is one stream, as before segmented downloads; more
     /// splits a file of at least two segments whose servers honour Range into `segmentBytes` ranges fetched at
@@ -50,22 +53,29 @@ public struct DownloadOptions: Sendable {
     /// that a libcurl that cannot be loaded gives a clear error. The CLI fills it from `VMPROV_TEST_LIBCURL`.
     package var libcurlLibrary: String?
 
+    /// The defaults: each field's initial value above.
     public init() {}
 }
 
 /// Where a transfer is.
 public struct DownloadProgress: Sendable {
+    /// The URL being fetched.
     public var url: String
+    /// Bytes in the file so far (resumed ones included).
     public var bytes: Int64
+    /// The whole file's size when the server said it; nil otherwise.
     public var total: Int64?
     /// Bytes that were already there when this transfer started (a resume).
     public var resumedFrom: Int64
+    /// Seconds since this transfer started.
     public var elapsed: Double
 }
 
 /// One file to get, from one or more mirrors.
 public struct DownloadRequest: Sendable {
+    /// Mirrors of one file, tried in order (spread over when segmented).
     public var urls: [String]
+    /// The final path; bytes go to `DEST.partial` until verified.
     public var destination: String
     /// Nil: no checksum (the caller warned).
     public var expected: Digest?
@@ -77,6 +87,7 @@ public struct DownloadRequest: Sendable {
     /// Where `maximumBytes` came from, for the error ("--max-size 2G", "the checksum file").
     public var maximumSource: String
 
+    /// A request for `destination` from `urls`, checked against `expected` (nil: no digest check).
     public init(urls: [String], destination: String, expected: Digest?,
                 verifyBeforeCommit: (@Sendable (String) throws -> Void)? = nil,
                 maximumBytes: Int64? = nil, maximumSource: String = "the size limit") {
@@ -86,6 +97,24 @@ public struct DownloadRequest: Sendable {
         self.verifyBeforeCommit = verifyBeforeCommit
         self.maximumBytes = maximumBytes
         self.maximumSource = maximumSource
+    }
+}
+
+extension DownloadRequest {
+    /// Runs ``verifyBeforeCommit`` (when set) on the file at `path` before it is moved into place.
+    /// - Throws: `DownloadError.signature` for a `SignatureError`, `.io` (EIO, "verify") for any other failure.
+    func verify(_ path: String) throws(DownloadError) {
+        guard let check = verifyBeforeCommit else { return }
+        try Self.run(check, on: path)
+    }
+
+    /// Runs `check` on `path`, with the errors of ``verify(_:)``.
+    static func run(_ check: (String) throws -> Void, on path: String) throws(DownloadError) {
+        do { try check(path) } catch let e as SignatureError {
+            throw .signature(e)
+        } catch {
+            throw .io(IOError(path: path, operation: "verify", code: EIO))
+        }
     }
 }
 
@@ -122,15 +151,25 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
 
 /// What a fetch did.
 public struct DownloadReport: Sendable, Codable {
+    /// The final path.
     public var destination: String
+    /// The URL the bytes came from; nil when from the cache or already present.
     public var url: String?
+    /// The file's size in bytes.
     public var bytes: Int64
+    /// Its verified digest; nil when no checksum was asked for.
     public var digest: Digest?
+    /// Copied from the download cache (re-verified), not fetched.
     public var fromCache: Bool
+    /// The destination was there already with the expected digest.
     public var alreadyPresent: Bool
+    /// Bytes a `.partial` already had when this run resumed it.
     public var resumedFrom: Int64
+    /// Bytes received over the network in this run.
     public var bytesTransferred: Int64
+    /// Wall-clock seconds the fetch took.
     public var seconds: Double
+    /// Every attempt, in order, with its outcome.
     public var attempts: [AttemptRecord]
     /// What the cache did, for the summary: the entry was re-hashed before use, or a wrong entry was dropped.
     public var cacheNote: String? = nil
@@ -167,6 +206,7 @@ public enum DownloadError: Error, Sendable, CustomStringConvertible {
     /// A required file (`what`: "the signature", "the checksum file") does not exist; `underlying` says where.
     indirect case notFound(what: String, underlying: DownloadError, hint: String)
 
+    /// What failed, at which URL or file, and what to do.
     public var description: String {
         switch self {
         case let .unsupportedScheme(url):

@@ -12,8 +12,10 @@ import Basics
 /// hashed as they arrive; DEST appears only after the digest matched. Transfers run on the calling thread, which
 /// must not be a Swift concurrency thread (the CLI calls it from the main thread).
 public struct Downloader: Sendable {
+    /// Retries, timeouts, limits and callbacks.
     public var options: DownloadOptions
 
+    /// A downloader with `options`.
     public init(options: DownloadOptions = DownloadOptions()) {
         self.options = options
     }
@@ -152,13 +154,7 @@ public struct Downloader: Sendable {
             }
             // A signature of the download itself is checked here too: a file that is already there is no more
             // trusted than one that just arrived.
-            if let check = request.verifyBeforeCommit {
-                do { try check(dest) } catch let e as SignatureError {
-                    throw .signature(e)
-                } catch {
-                    throw .io(IOError(path: dest, operation: "verify", code: EIO))
-                }
-            }
+            try request.verify(dest)
             return DownloadReport(destination: dest, url: nil, bytes: FileHasher.size(dest), digest: actual,
                                   fromCache: false, alreadyPresent: true, resumedFrom: 0, bytesTransferred: 0,
                                   seconds: Clock.now() - started, attempts: [])
@@ -310,13 +306,7 @@ public struct Downloader: Sendable {
                     options.onRetry?("\(url): checksum mismatch; trying the next mirror")
                     break
                 }
-                if let check = request.verifyBeforeCommit {
-                    do { try check(partial) } catch let e as SignatureError {
-                        throw .signature(e)
-                    } catch {
-                        throw .io(IOError(path: partial, operation: "verify", code: EIO))
-                    }
-                }
+                try request.verify(partial)
                 guard rename(partial, dest) == 0 else { throw .io(IOError(path: dest, operation: "rename into place", code: errno)) }
                 unlink(info)
                 _ = FileIO.syncDirectory(FileIO.directory(of: dest))

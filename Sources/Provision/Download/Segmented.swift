@@ -84,7 +84,7 @@ enum SegmentAbort {
 }
 
 /// One transfer of one segment from one mirror.
-final class SegmentConnection {
+final class SegmentConnection: CurlResponseSink {
     let easy: CurlEasy
     let mirror: Int
     let segment: Segment
@@ -105,22 +105,6 @@ final class SegmentConnection {
     func receive(_ data: UnsafeRawBufferPointer) -> Int {
         engine.receive(self, data)
     }
-}
-
-private let segmentWrite: vmp_curl_data_cb = { ptr, size, count, userdata in
-    guard let userdata, let ptr else { return 0 }
-    let c = Unmanaged<SegmentConnection>.fromOpaque(userdata).takeUnretainedValue()
-    return c.receive(UnsafeRawBufferPointer(start: ptr, count: size * count))
-}
-
-private let segmentHeader: vmp_curl_data_cb = { ptr, size, count, userdata in
-    guard let userdata, let ptr else { return 0 }
-    let c = Unmanaged<SegmentConnection>.fromOpaque(userdata).takeUnretainedValue()
-    var n = size * count
-    let raw = UnsafeRawBufferPointer(start: ptr, count: n)
-    while n > 0, raw[n - 1] == 0x0A || raw[n - 1] == 0x0D { n -= 1 }
-    c.headers.consume(String(decoding: raw.prefix(n), as: UTF8.self))
-    return size * count
 }
 
 /// How a segmented run ended.
@@ -208,8 +192,7 @@ final class SegmentedTransfer {
         let end = contiguous
         while frontier < end {
             let want = Int(min(Int64(scratch.count), end - frontier))
-            let n = pread(fd, scratch.baseAddress, want, off_t(frontier))
-            if n < 0 && errno == EINTR { continue }
+            let n = Syscall.retrying { pread(fd, scratch.baseAddress, want, off_t(frontier)) }
             guard n > 0 else { throw .io(IOError(path: partialPath, operation: "read back", code: n < 0 ? errno : EIO)) }
             pipeline?.update(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
             frontier += Int64(n)
@@ -259,7 +242,7 @@ final class SegmentedTransfer {
             var off = 0
             while off < count {
                 let want = min(scratch.count, count - off)
-                let n = pread(fd, disk, want, off_t(pos + Int64(off)))
+                let n = Syscall.retrying { pread(fd, disk, want, off_t(pos + Int64(off))) }
                 guard n > 0 else { break }
                 if memcmp(disk, base + off, n) != 0 {
                     let a = pos + Int64(off)
@@ -273,15 +256,9 @@ final class SegmentedTransfer {
                 off += n
             }
         }
-        var off = 0
-        while off < count {
-            let n = pwrite(fd, base + off, count - off, off_t(pos + Int64(off)))
-            if n < 0 {
-                if errno == EINTR { continue }
-                c.abort = .io(errno)
-                return 0
-            }
-            off += n
+        if let e = FileIO.writeAll(fd: fd, UnsafeRawBufferPointer(start: base, count: count), at: pos) {
+            c.abort = .io(e)
+            return 0
         }
         if pos == frontier {
             pipeline?.update(UnsafeRawBufferPointer(rebasing: data[0..<count]))
@@ -355,7 +332,7 @@ final class SegmentedTransfer {
         let c = SegmentConnection(easy: easy, mirror: m, segment: s, from: from, engine: self)
         let u = Unmanaged.passRetained(c)
         do throws(DownloadError) {
-            try easy.setCallbacks(write: segmentWrite, header: segmentHeader, userdata: u.toOpaque())
+            try easy.setSink(u)
             try multi.add(easy)
         } catch {
             u.release()
@@ -471,22 +448,11 @@ final class SegmentedTransfer {
     }
 }
 
-/// Header-only state of a HEAD probe.
-private final class ProbeBox {
+/// Header-only state of a HEAD probe: a body (there should be none) aborts the request.
+private final class ProbeBox: CurlResponseSink {
     var headers = ResponseHeaders()
+    func receive(_ data: UnsafeRawBufferPointer) -> Int { 0 }
 }
-
-private let probeHeader: vmp_curl_data_cb = { ptr, size, count, userdata in
-    guard let userdata, let ptr else { return 0 }
-    let box = Unmanaged<ProbeBox>.fromOpaque(userdata).takeUnretainedValue()
-    var n = size * count
-    let raw = UnsafeRawBufferPointer(start: ptr, count: n)
-    while n > 0, raw[n - 1] == 0x0A || raw[n - 1] == 0x0D { n -= 1 }
-    box.headers.consume(String(decoding: raw.prefix(n), as: UTF8.self))
-    return size * count
-}
-
-private let probeBody: vmp_curl_data_cb = { _, _, _, _ in 0 }
 
 extension Downloader {
     /// What a HEAD request says about each URL (at once, over one multi handle): nil for a URL that failed.
@@ -503,7 +469,7 @@ extension Downloader {
             try easy.set(CURLOPT_NOBODY, 1)
             let box = Unmanaged.passRetained(ProbeBox())
             boxes.append(box)
-            try easy.setCallbacks(write: probeBody, header: probeHeader, userdata: box.toOpaque())
+            try easy.setSink(box)
             try multi.add(easy)
             handles.append(easy)
         }
@@ -658,13 +624,7 @@ extension Downloader {
                 + MissingRanges.text(Array(m.differed.prefix(4))) + (m.differed.count > 4 ? ",…" : "")
                 + " than the mirror whose file matches the checksum; it was dropped")
         }
-        if let check = request.verifyBeforeCommit {
-            do { try check(partial) } catch let e as SignatureError {
-                throw .signature(e)
-            } catch {
-                throw .io(IOError(path: partial, operation: "verify", code: EIO))
-            }
-        }
+        try request.verify(partial)
         let dest = request.destination
         guard rename(partial, dest) == 0 else { throw .io(IOError(path: dest, operation: "rename into place", code: errno)) }
         unlink(info)

@@ -18,7 +18,7 @@ enum TransferAbort: Equatable {
 }
 
 /// The state one transfer's callbacks share. Owned by the transfer; callbacks get it unretained.
-final class TransferState {
+final class TransferState: CurlResponseSink {
     var headers = ResponseHeaders()
     let fd: Int32
     /// Bytes in the file when the request was sent.
@@ -132,22 +132,6 @@ final class TransferState {
     }
 }
 
-private let writeCallback: vmp_curl_data_cb = { ptr, size, count, userdata in
-    guard let userdata, let ptr else { return 0 }
-    let state = Unmanaged<TransferState>.fromOpaque(userdata).takeUnretainedValue()
-    return state.receive(UnsafeRawBufferPointer(start: ptr, count: size * count))
-}
-
-private let headerCallback: vmp_curl_data_cb = { ptr, size, count, userdata in
-    guard let userdata, let ptr else { return 0 }
-    let state = Unmanaged<TransferState>.fromOpaque(userdata).takeUnretainedValue()
-    var n = size * count
-    let raw = UnsafeRawBufferPointer(start: ptr, count: n)
-    while n > 0, raw[n - 1] == 0x0A || raw[n - 1] == 0x0D { n -= 1 }
-    state.headers.consume(String(decoding: raw.prefix(n), as: UTF8.self))
-    return size * count
-}
-
 /// The outcome of one HTTP request.
 struct AttemptResult {
     var code: CURLcode
@@ -194,7 +178,7 @@ extension Downloader {
         try easy.applyHeaders()
         let unmanaged = Unmanaged.passRetained(state)
         defer { unmanaged.release() }
-        try easy.setCallbacks(write: writeCallback, header: headerCallback, userdata: unmanaged.toOpaque())
+        try easy.setSink(unmanaged)
         let (code, message) = try easy.perform()
         return AttemptResult(code: code, message: message, status: state.headers.status == 0 ? easy.responseCode : state.headers.status,
                              abort: state.abort, retryAfter: state.headers.retryAfter)

@@ -4,25 +4,39 @@ import Basics
 
 /// One OS profile (`profiles/NAME.yaml`), as read and checked.
 public struct Profile: Sendable, Codable, Equatable {
+    /// The profile's name (its file name without `.yaml`).
     public var name: String = ""
+    /// One line for `vmprov profiles`.
     public var description: String = ""
     /// VirtualBox guest OS type, then ids for hosts too old to know it.
     public var osType: String = ""
+    /// Older OS type ids, tried in order when VirtualBox does not know `osType`.
     public var osTypeFallbacks: [String] = []
+    /// `bios` or `efi`.
     public var firmware: FirmwareKind = .bios
+    /// Ask for UEFI secure boot (enabled on the first start: `SecureBootRequest`).
     public var secureBoot = false
+    /// Add a TPM 2.0.
     public var tpm = false
+    /// Virtual CPUs.
     public var cpus = 1
     /// Memory in MiB.
     public var memoryMB = 1024
     /// Video memory in MiB.
     public var vramMB = 16
+    /// Graphics controller: `VMSVGA`, `VBoxSVGA`, `VBoxVGA`.
     public var graphics = "VMSVGA"
+    /// The disk's virtual size (`64G`, `512M`).
     public var diskSize = ""
+    /// Network card model (`82540EM`, `virtio` …).
     public var nicType = "82540EM"
+    /// The bus of the disk and drives: `sata`, `ide` or `nvme`.
     public var storageBus: StorageBus = .sata
+    /// Where the installer comes from and how it is verified.
     public var iso = ISOSource()
+    /// The VRDE server's port, list or range (`3389`, `5000-5050`).
     public var rdpPort = "3389"
+    /// NAT port forwards of the first adapter.
     public var forwards: [ForwardSpec] = []
     /// The installer family `create --unattended` writes answer files for (`installer:` key); nil: the profile
     /// does not support `--unattended`.
@@ -55,6 +69,7 @@ public struct Profile: Sendable, Codable, Equatable {
         public var signature: String?
         /// The signer's fingerprint, and where its public key is.
         public var keyFingerprint: String?
+        /// URL of the signer's public key.
         public var keyURL: String?
         /// Where a person gets the ISO when there is no URL.
         public var note: String?
@@ -66,10 +81,15 @@ public struct Profile: Sendable, Codable, Equatable {
         public var isRelease: Bool { pattern != nil }
     }
 
+    /// One NAT port forward of a profile (`forwards:` entries).
     public struct ForwardSpec: Sendable, Codable, Equatable {
+        /// The rule's name, unique per adapter.
         public var name: String = ""
+        /// `tcp` or `udp`.
         public var proto: String = "tcp"
+        /// Host port, 1-65535.
         public var hostPort: Int = 0
+        /// Guest port, 1-65535.
         public var guestPort: Int = 0
     }
 
@@ -94,11 +114,16 @@ public struct ProfileError: Error, Sendable, Equatable, CustomStringConvertible 
         /// No profile of that name exists.
         case notFound
     }
+    /// The profile file.
     public var file: String
+    /// The key path in it (`iso.checksum`), nil for the file as a whole.
     public var key: String?
+    /// What is wrong and what to do.
     public var message: String
+    /// Invalid, or not found.
     public var kind: Kind = .invalid
 
+    /// `FILE: KEY: message`.
     public var description: String {
         "\(file)" + (key.map { ": \($0)" } ?? "") + ": \(message)"
     }

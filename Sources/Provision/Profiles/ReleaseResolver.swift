@@ -59,6 +59,7 @@ public enum ReleaseError: Error, Sendable, CustomStringConvertible {
 /// `noSignature`), and picks the entry matching the pattern from the signed body only, the highest version by
 /// numeric dotted ordering. `--release` pins a version and searches the archive folders after the current one.
 public struct ReleaseResolver: Sendable {
+    /// Fetches the checksum files, signatures and keys.
     public var downloader: Downloader
     /// Test-only: rewrites every mirror URL `scheme://HOST/PATH` to `PREFIX/HOST/PATH` (a local mirror laid out like
     /// the publishers'); from `VMPROV_TEST_MIRROR_PREFIX`.

@@ -31,7 +31,10 @@ extension Runner {
 
 /// The ExtraData key `vmprov create` writes for machines that want secure boot.
 public enum SecureBootRequest {
+    /// The ExtraData key.
     public static let key = "vmprov/SecureBoot"
+    /// Its value on a machine that still needs secure boot enabled.
     public static let requested = "requested"
+    /// Its value once `modifynvram … secureboot --enable` succeeded.
     public static let done = "enabled"
 }

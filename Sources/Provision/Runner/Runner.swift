@@ -9,7 +9,9 @@ import Basics
 
 /// Settings of `vmprov run`, from the environment (VMDIR, STOP_ACTION, STOP_TIMEOUT).
 public struct RunnerConfig: Sendable {
+    /// The folder holding the machine (`$VMDIR`).
     public var vmDir: String
+    /// What TERM and STOP_TIMEOUT do.
     public var policy: StopPolicy
     /// How long to wait for the VM to reach `running` before treating start-up as failed.
     public var startupTimeout: Duration = .seconds(120)
@@ -21,9 +23,12 @@ public struct RunnerConfig: Sendable {
     public var callTimeout: Duration = .seconds(30)
     /// The longest one `VBoxManage snapshot` call may take (an online snapshot saves the guest's memory).
     public var snapshotTimeout: Duration = .seconds(600)
+    /// Log every VBoxManage call and decision (`--verbose`).
     public var verbose = false
+    /// The user whose VBoxSVC processes are waited for.
     public var uid: UInt32 = getuid()
 
+    /// Settings for the machine in `vmDir` stopped by `policy`; the rest at their defaults.
     public init(vmDir: String, policy: StopPolicy) {
         self.vmDir = vmDir
         self.policy = policy
@@ -68,6 +73,7 @@ public enum RunnerError: Error, Sendable, CustomStringConvertible {
     /// A bad setting (an environment variable), named in the text.
     case setting(String)
 
+    /// What failed and what to do.
     public var description: String {
         switch self {
         case let .noMachine(searched):
@@ -90,7 +96,9 @@ public enum RunnerError: Error, Sendable, CustomStringConvertible {
 
 /// How a run ended.
 public struct RunOutcome: Sendable, Equatable {
+    /// The machine state VBoxManage reported last; nil when it could not be read.
     public var finalState: VMState?
+    /// VBoxHeadless's exit status (128 + signal when it was killed).
     public var headlessStatus: Int32
     /// Whether vmprov itself asked for a poweroff (QUIT, or escalation).
     public var poweroffRequested: Bool
@@ -152,6 +160,7 @@ public final class Runner: @unchecked Sendable {
     var controlRequests: [PendingRequest] = []
     var nextRequestID = 0
 
+    /// A runner for `config` calling `tools`, logging through `log`. Call it from the thread that will run it.
     public init(config: RunnerConfig, tools: VirtualBoxTools, log: @escaping @Sendable (LogLevel, String) -> Void,
                 forward: @escaping @Sendable (String) -> Void) {
         self.config = config

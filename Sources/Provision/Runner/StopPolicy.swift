@@ -7,10 +7,12 @@ import Basics
 
 /// A stop in progress: which action was sent and when.
 public struct StopState: Sendable, Equatable {
+    /// The action sent.
     public var action: GuestAction
     /// Monotonic time of sending (``RunLoopClock``'s origin).
     public var since: Duration
 
+    /// A stop that sent `action` at `since`.
     public init(action: GuestAction, since: Duration) {
         self.action = action
         self.since = since
@@ -23,10 +25,12 @@ public struct StopState: Sendable, Equatable {
 /// at once; an ACPI request still unanswered after STOP_TIMEOUT escalates to savestate; a failed action escalates
 /// to the next (savestate, then poweroff). Nothing ever weakens a stop already under way.
 public struct StopPolicy: Sendable, Equatable {
+    /// What TERM (and INT, HUP) sends first (STOP_ACTION): `acpipowerbutton`, `savestate` or `poweroff`.
     public var termAction: GuestAction
     /// How long an ACPI request may go unanswered before the state is saved instead (STOP_TIMEOUT).
     public var stopTimeout: Duration
 
+    /// A policy sending `termAction`, escalating after `stopTimeout`.
     public init(termAction: GuestAction = .acpi, stopTimeout: Duration = .seconds(120)) {
         self.termAction = termAction
         self.stopTimeout = stopTimeout

@@ -25,6 +25,7 @@ public func vrdeNeedsExtensionPack(virtualBoxVersion v: VBoxVersion) -> Bool {
 /// The Oracle VirtualBox Extension Pack: its real file name per release, and an installation that accepts the
 /// license by the SHA-256 of the license text inside the pack.
 public struct ExtensionPack: Sendable {
+    /// Where Oracle publishes each release's packs (`BASE/VERSION/FILE`).
     public static let defaultBase = "https://download.virtualbox.org/virtualbox"
 
     /// `Oracle_VirtualBox_Extension_Pack-V.vbox-extpack` from 7.1 on; `Oracle_VM_VirtualBox_…` before.
@@ -39,9 +40,12 @@ public struct ExtensionPack: Sendable {
         StreamingHasher.sha256Hex(try TarGz.member("ExtPack-license.txt", in: pack))
     }
 
+    /// VBoxManage, for `extpack install`.
     public var tools: VirtualBoxTools
+    /// Fetches the pack and its checksum file.
     public var downloader: Downloader
 
+    /// An installer calling `tools` and downloading with `downloader`.
     public init(tools: VirtualBoxTools, downloader: Downloader) {
         self.tools = tools
         self.downloader = downloader

@@ -18,21 +18,28 @@ public struct SetupError: Error, Sendable, CustomStringConvertible {
         /// A required tool is missing or failed (VBoxManage for `--extpack auto`).
         case unavailable
     }
+    /// What went wrong, under which path, and what to do.
     public var message: String
+    /// The kind, which decides the exit code.
     public var kind: Kind
+    /// An error saying `message`, of `kind` (default: bad data).
     public init(_ message: String, kind: Kind = .data) {
         self.message = message
         self.kind = kind
     }
+    /// The message.
     public var description: String { message }
 }
 
 /// The image build step, applied under a root folder (`/` in the image, a temporary tree in tests).
 /// Every step is idempotent: run twice, the second run changes nothing and says so.
 public struct ImageSetup: Sendable {
+    /// The root every path is taken under (`/` in the image).
     public var root: String
+    /// Receives one line per step taken or skipped.
     public var log: @Sendable (String) -> Void
 
+    /// Setup under `root`, logging to `log`.
     public init(root: String, log: @escaping @Sendable (String) -> Void) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         self.log = log

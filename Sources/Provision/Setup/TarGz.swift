@@ -15,6 +15,7 @@ internal import CZlib
 /// refused early. Layout: POSIX ustar (with GNU `L` long names and pax `x` headers), as VirtualBox's
 /// `VBoxExtPackOpenTarFss` in `src/VBox/Main/src-all/ExtPackUtil.cpp` reads packs.
 public enum TarGz {
+    /// Why a member could not be read from an archive.
     public enum Failure: Error, Sendable, CustomStringConvertible {
         case notGzip(String)
         case notFound(member: String, archive: String, members: [String])
@@ -25,6 +26,7 @@ public enum TarGz {
         case inflatesTooMuch(archive: String, limit: Int)
         case unreadable(String, errno: Int32)
 
+        /// What is wrong with which archive, and what it probably means.
         public var description: String {
             switch self {
             case let .notGzip(path): return "\(path): not a gzip-compressed tar archive"

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CCrypt
+import Basics
 
 /// What went wrong while reading or hashing a password, or building an answer file.
 public enum UnattendedError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -109,11 +110,8 @@ public enum SecretInput {
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
         while true {
-            let n = read(fd, &byte, 1)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(what: what, reason: String(cString: strerror(errno)))
-            }
+            let n = Syscall.retrying { read(fd, &byte, 1) }
+            if n < 0 { throw .io(what: what, reason: String(cString: strerror(errno))) }
             if n == 0 || byte == 0x0A { break }
             bytes.append(byte)
             guard bytes.count <= maximumLength else {

@@ -19,13 +19,18 @@ public enum VMState: String, Sendable, CaseIterable, Codable {
 
 /// `VBoxManage --version` output: `7.1.4r165100`, `6.1.38_Ubuntur153438`, after any wrapper warnings.
 public struct VBoxVersion: Sendable, Equatable, CustomStringConvertible {
+    /// The major version (7 in 7.1.4).
     public var major: Int
+    /// The minor version.
     public var minor: Int
+    /// The build (maintenance) number.
     public var build: Int
     /// `_Ubuntu`, `_OSE`… or empty.
     public var suffix: String
+    /// The SVN revision after `r`, when printed.
     public var revision: Int?
 
+    /// A version from its parts.
     public init(major: Int, minor: Int, build: Int, suffix: String, revision: Int?) {
         self.major = major
         self.minor = minor
@@ -36,6 +41,7 @@ public struct VBoxVersion: Sendable, Equatable, CustomStringConvertible {
 
     /// `MAJOR.MINOR.BUILD`, the number that names download folders and extension packs.
     public var number: String { "\(major).\(minor).\(build)" }
+    /// As VBoxManage prints it: `7.1.4r165100`.
     public var description: String { number + suffix + (revision.map { "r\($0)" } ?? "") }
 
     /// Takes the first line that starts with `N.N.N`, skipping warnings.
@@ -61,17 +67,22 @@ public struct VBoxVersion: Sendable, Equatable, CustomStringConvertible {
 
 /// One entry of `VBoxManage list vms`.
 public struct VMListEntry: Sendable, Equatable, Codable {
+    /// The machine's name (`<inaccessible>` for a machine whose settings cannot be read).
     public var name: String
+    /// Its UUID, lowercase without braces.
     public var uuid: String
 
+    /// An entry.
     public init(name: String, uuid: String) {
         self.name = name
         self.uuid = uuid
     }
 
+    /// VirtualBox could not read the machine's settings.
     public var inaccessible: Bool { name == "<inaccessible>" }
 }
 
+/// Parses `VBoxManage list vms`: `"NAME" {UUID}` lines.
 public enum VMListParser {
     /// Parses `"name" {uuid}` lines, anchoring on the trailing ` {uuid}`; names may hold quotes, braces, spaces
     /// and even newlines; warning lines before and between entries are skipped.
@@ -109,14 +120,18 @@ public enum VMListParser {
 /// `showvminfo --machinereadable` as key/value pairs, in order, with quoted keys and values unescaped and
 /// multi-line values joined; lines that are not `key=value` are kept as keys with nil values.
 public struct MachineInfo: Sendable {
+    /// The pairs in output order.
     public var pairs: [(key: String, value: String?)]
 
+    /// The first value of `key`; nil when absent or valueless.
     public subscript(key: String) -> String? {
         pairs.first { $0.key == key }?.value ?? nil
     }
 
+    /// `VMState`, when it is one vmprov knows.
     public var state: VMState? { self["VMState"].flatMap(VMState.init(rawValue:)) }
 
+    /// Parses the output of `showvminfo --machinereadable`.
     public init(parsing text: String) {
         var pairs: [(String, String?)] = []
         let chars = Array(text.unicodeScalars)
@@ -178,6 +193,7 @@ public struct MachineInfo: Sendable {
 
 /// The `VBoxManage: error: …` lines of a failed command, for messages.
 public enum VBoxErrorText {
+    /// The text after the first `VBoxManage: error:` in `stderr`; nil when there is none.
     public static func firstError(_ stderr: String) -> String? {
         for line in stderr.split(whereSeparator: \.isNewline) {
             if let r = line.range(of: ": error: ") {

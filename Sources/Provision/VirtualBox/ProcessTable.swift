@@ -10,8 +10,11 @@ import Basics
 public enum ProcessTable {
     /// A process seen in `/proc`.
     public struct Entry: Sendable, Equatable {
+        /// Process id.
         public var pid: Int32
+        /// `comm` (the executable's name, at most 15 bytes).
         public var name: String
+        /// Real user id.
         public var uid: UInt32
     }
 

@@ -9,6 +9,7 @@ public enum VirtualBoxError: Error, Sendable, CustomStringConvertible {
     /// The call was abandoned (its process group killed) because a signal asked for something stronger.
     case interrupted(argv: [String], by: String)
 
+    /// What failed (argv, exit status, VBoxManage's error line) and what to do.
     public var description: String {
         switch self {
         case let .missing(tool):
@@ -56,13 +57,16 @@ public enum GuestAction: String, Sendable, CaseIterable, Codable {
 
 /// Typed invocations of VBoxManage and VBoxHeadless: argv arrays built here, output parsed here.
 public struct VirtualBoxTools: Sendable {
+    /// The VBoxManage executable (a name looked up in PATH, or a path).
     public var vboxManage: String
+    /// The VBoxHeadless executable.
     public var vboxHeadless: String
     /// Environment for the tools (the caller's, with an English UTF-8 locale so messages parse).
     public var environment: [String]
     /// The longest one VBoxManage call may run before its process group is killed (seconds); nil for no limit.
     public var timeout: Double? = 120
 
+    /// Tools found by name in PATH, or at the given paths; `environment` replaces the children's (nil: vmprov's own).
     public init(vboxManage: String = "VBoxManage", vboxHeadless: String = "VBoxHeadless", environment: [String]? = nil) {
         self.vboxManage = vboxManage
         self.vboxHeadless = vboxHeadless
@@ -73,13 +77,21 @@ public struct VirtualBoxTools: Sendable {
 
     // MARK: argv builders
 
+    /// `list vms`.
     public static func listVMs() -> [String] { ["list", "vms"] }
+    /// `showvminfo VM --machinereadable`.
     public static func showVMInfo(_ vm: String) -> [String] { ["showvminfo", vm, "--machinereadable"] }
+    /// `registervm PATH`.
     public static func registerVM(_ path: String) -> [String] { ["registervm", path] }
+    /// `controlvm VM ACTION` (`acpipowerbutton`, `savestate`, `poweroff`).
     public static func controlVM(_ vm: String, _ action: GuestAction) -> [String] { ["controlvm", vm, action.rawValue] }
+    /// `--version`.
     public static func version() -> [String] { ["--version"] }
+    /// `getextradata VM KEY`.
     public static func getExtraData(_ vm: String, _ key: String) -> [String] { ["getextradata", vm, key] }
+    /// `setextradata VM KEY VALUE`.
     public static func setExtraData(_ vm: String, _ key: String, _ value: String) -> [String] { ["setextradata", vm, key, value] }
+    /// VBoxHeadless's `--startvm VM`.
     public static func startHeadless(_ vm: String) -> [String] { ["--startvm", vm] }
     /// `snapshot VM take|restore|delete NAME` (VBoxManageSnapshot.cpp `handleSnapshot`; take pauses a running
     /// guest while it saves its state, the default without `--live`).
@@ -93,6 +105,7 @@ public struct VirtualBoxTools: Sendable {
          ["modifynvram", vm, "enrollorclpk"],
          ["modifynvram", vm, "secureboot", "--enable"]]
     }
+    /// `extpack install --replace --accept-license=SHA256 FILE` (SHA256: of the pack's license text).
     public static func installExtensionPack(_ file: String, licenseSHA256: String) -> [String] {
         ["extpack", "install", "--replace", "--accept-license=\(licenseSHA256)", file]
     }
@@ -114,14 +127,20 @@ public struct VirtualBoxTools: Sendable {
         return out
     }
 
+    /// The registered machines.
+    /// - Throws: `VirtualBoxError` when VBoxManage is missing, fails, hangs or prints something unexpected.
     public func listVMs() throws(VirtualBoxError) -> [VMListEntry] {
         VMListParser.parse(try manage(Self.listVMs()).stdoutText)
     }
 
+    /// The machine-readable settings and state of `vm` (name or UUID).
+    /// - Throws: `VirtualBoxError` as for ``listVMs()``.
     public func info(_ vm: String) throws(VirtualBoxError) -> MachineInfo {
         MachineInfo(parsing: try manage(Self.showVMInfo(vm)).stdoutText)
     }
 
+    /// The state of `vm`.
+    /// - Throws: `VirtualBoxError`, also `.unparsable` when there is no known `VMState`.
     public func state(_ vm: String) throws(VirtualBoxError) -> VMState {
         let out = try manage(Self.showVMInfo(vm))
         guard let state = MachineInfo(parsing: out.stdoutText).state else {
@@ -130,6 +149,8 @@ public struct VirtualBoxTools: Sendable {
         return state
     }
 
+    /// VBoxManage's version.
+    /// - Throws: `VirtualBoxError`, also `.unparsable` for output that is not a version.
     public func version() throws(VirtualBoxError) -> VBoxVersion {
         let out = try manage(Self.version())
         guard let v = VBoxVersion.parse(out.stdoutText) else {

@@ -42,24 +42,38 @@ public enum StorageBus: String, Sendable, Codable, CaseIterable {
 
 /// Everything a new machine's settings file says.
 public struct MachineSpec: Sendable {
+    /// `Machine@name`.
     public var name: String
+    /// `Machine@OSType` (an id VirtualBox knows, e.g. `Ubuntu_64`).
     public var osType: String
+    /// `CPU@count`.
     public var cpus: Int
+    /// `Memory@RAMSize`, MiB.
     public var memoryMB: Int
+    /// `Display@VRAMSize`, MiB.
     public var vramMB: Int
+    /// `Display@controller`: `VMSVGA`, `VBoxSVGA`, `VBoxVGA`.
     public var graphics: String
+    /// BIOS or EFI (`Firmware@type`).
     public var firmware: FirmwareKind
+    /// A TPM 2.0 (`TrustedPlatformModule@type="v2_0"`).
     public var tpm2: Bool
+    /// Secure boot is wanted (enabled in the NVRAM on the first start, not in the XML).
     public var secureBoot: Bool
+    /// `Adapter@type` of the NAT adapter (`82540EM`, `virtio` …).
     public var nicType: String
     /// The storage controller every medium hangs on.
     public var controller: StorageControllerSpec
     /// The drives, in the order they are written; each gets its requested slot or the next free one.
     public var media: [MediumAttachment]
+    /// `VRDEProperties/TCP/Ports`: a port, list or range.
     public var rdpPorts: String
+    /// NAT port forwards of adapter 1.
     public var forwards: [PortForward]
+    /// `Machine/ExtraData` items, key and value, in order.
     public var extraData: [(String, String)]
 
+    /// A spec with every field given.
     public init(name: String, osType: String, cpus: Int, memoryMB: Int, vramMB: Int, graphics: String,
                 firmware: FirmwareKind, tpm2: Bool, secureBoot: Bool, nicType: String,
                 controller: StorageControllerSpec, media: [MediumAttachment], rdpPorts: String,
@@ -87,12 +101,14 @@ public struct MachineSpec: Sendable {
 
 /// The machine's own identifiers (the media carry theirs).
 public struct MachineIdentity: Sendable {
+    /// `Machine@uuid`.
     public var machine: VBoxUUID
     /// 12 hex digits, unicast.
     public var macAddress: String
     /// Seconds since 1970 (UTC).
     public var time: Int
 
+    /// An identity from its parts.
     public init(machine: VBoxUUID, macAddress: String, time: Int) {
         self.machine = machine
         self.macAddress = macAddress
@@ -108,6 +124,7 @@ public struct MachineIdentity: Sendable {
 /// Writes settings files for new machines at version 1.19 (read with full meaning by VirtualBox 7.0, 7.1 and
 /// 7.2; 7.1 keeps x86 machines at 1.19, and 7.0 would lose the 1.20 Platform element's contents).
 public enum MachineBuilder {
+    /// The settings version written (`VirtualBox@version`).
     public static let settingsVersion = "1.19-linux"
 
     /// VirtualBox's timestamp format (`stringifyTimestamp`): `YYYY-MM-DDTHH:MM:SSZ`.

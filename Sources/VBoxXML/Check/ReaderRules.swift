@@ -7,6 +7,7 @@ import Basics
 
 /// One thing `vmprov check` found.
 public struct Finding: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// How serious a finding is: `error` (VirtualBox refuses the file) or `warning`.
     public enum Severity: String, Sendable, Codable {
         /// VirtualBox refuses the file, or the machine cannot start.
         case error
@@ -14,11 +15,14 @@ public struct Finding: Sendable, Equatable, Codable, CustomStringConvertible {
         case warning
     }
 
+    /// Error or warning.
     public var severity: Severity
     /// Element path with its line, e.g. `VirtualBox/Machine/Hardware/Memory (line 12)`.
     public var location: String
+    /// What is wrong, and what VirtualBox does about it.
     public var message: String
 
+    /// `severity: location: message`.
     public var description: String { "\(severity.rawValue): \(location): \(message)" }
 
     /// A finding at `location` (an element path with its line, `VBoxSettings.location(of:)`).
@@ -36,6 +40,8 @@ public struct ReaderRules {
     let folder: String
     var findings: [Finding] = []
 
+    /// Every finding for `doc`, in document order (the rules VirtualBox's reader applies at load: V70 `Settings.cpp`
+    /// `MachineConfigFile::read*`, `Machine::i_load*`).
     public static func check(_ doc: VBoxSettings) -> [Finding] {
         var r = ReaderRules(doc: doc, folder: FileIO.directory(of: FileIO.resolved(doc.path)))
         r.run()
@@ -277,18 +283,7 @@ public struct ReaderRules {
             }
             let type = c.attribute("type") ?? ""
             let portCount = VBoxValue.uint(c.attribute("PortCount")) ?? 2
-            let allowed: ClosedRange<Int>?
-            switch type {
-            case "AHCI": allowed = 1...30
-            case "PIIX3", "PIIX4", "ICH6": allowed = 2...2
-            case "LsiLogic", "BusLogic": allowed = 16...16
-            case "LsiLogicSas", "NVMe": allowed = 1...255
-            case "VirtioSCSI": allowed = 1...256
-            case "USB": allowed = 8...8
-            case "I82078": allowed = 1...1
-            default: allowed = nil
-            }
-            if let allowed, !allowed.contains(portCount) {
+            if let allowed = StorageBusLimits(type: type)?.portCount, !allowed.contains(portCount) {
                 add(.error, controller, "PortCount \(portCount) is not allowed for a \(type) controller "
                     + "(\(allowed.lowerBound == allowed.upperBound ? "exactly \(allowed.lowerBound)" : "\(allowed.lowerBound)-\(allowed.upperBound)"))")
             }

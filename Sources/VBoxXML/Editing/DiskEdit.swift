@@ -51,34 +51,19 @@ extension VBoxSettings {
         return out
     }
 
-    /// Ports and devices of a bus (vbox-storage-devices §2.3: `getMin/MaxPortCountForStorageBus`,
-    /// `getMaxDevicesPerPortForStorageBus`): the allowed `PortCount` range and devices per port; nil for an
-    /// unknown type.
-    public static func busLimits(_ type: String) -> (ports: ClosedRange<Int>, devices: Int)? {
-        switch type {
-        case "AHCI": return (1...30, 1)
-        case "PIIX3", "PIIX4", "ICH6": return (2...2, 2)
-        case "LsiLogic", "BusLogic": return (16...16, 1)
-        case "LsiLogicSas", "NVMe": return (1...255, 1)
-        case "VirtioSCSI": return (1...256, 1)
-        case "USB": return (8...8, 1)
-        case "I82078": return (1...1, 2)
-        default: return nil
-        }
-    }
-
-    /// The (port, device) pairs used on a controller, any device type.
-    func usedSlots(of controller: Int) -> [(port: Int, device: Int)] {
-        children(of: controller, named: "AttachedDevice").compactMap { d in
+    /// The (port, device) slots used on a controller, any device type.
+    func usedSlots(of controller: Int) -> Set<StorageSlot> {
+        Set(children(of: controller, named: "AttachedDevice").compactMap { d in
             let e = elements[d]
             guard let p = VBoxValue.uint(e.attribute("port")), let dv = VBoxValue.uint(e.attribute("device")) else { return nil }
-            return (p, dv)
-        }
+            return StorageSlot(port: p, device: dv)
+        })
     }
 
     /// Chooses the slot for a new hard disk: on `controller` (by name) or, without one, the first controller in the
     /// file that is not USB or floppy; at `port` or the first free one, raising `PortCount` when the bus allows
-    /// (AHCI up to 30, SAS/NVMe 255, virtio-scsi 256).
+    /// (AHCI up to 30, SAS/NVMe 255, virtio-scsi 256: ``StorageBusLimits``). The slot comes from a ``PortAllocator``
+    /// over the controller's bus limits with its attachments claimed, the one allocator `MachineBuilder` uses too.
     /// - Throws: `VBoxXMLError.conflict` for a missing controller, a floppy controller, a port out of range or in
     ///   use, or controllers that are full (naming the ports in use).
     public func freeDiskSlot(controller name: String? = nil, port wanted: Int? = nil) throws(VBoxXMLError) -> DiskSlot {
@@ -107,44 +92,45 @@ extension VBoxSettings {
             let e = elements[c]
             let type = e.attribute("type") ?? ""
             let cname = e.attribute("name") ?? ""
-            guard let limits = Self.busLimits(type) else {
+            let portCount = VBoxValue.uint(e.attribute("PortCount")) ?? 2
+            let used = usedSlots(of: c)
+            // Every port the bus allows (PortCount is raised to the chosen port + 1), and the file's own count when it
+            // is beyond that; the ports below PortCount come first in the allocator's order, so they are used first.
+            guard let limits = StorageBusLimits(type: type),
+                  var allocator = StorageControllerSpec(name: cname, type: type,
+                                                        portCount: max(portCount, limits.portCount.upperBound))
+                      .map({ PortAllocator(controller: $0, occupied: used) }) else {
                 full.append("\"\(cname)\" has the unknown type \"\(type)\"")
                 continue
             }
-            let portCount = VBoxValue.uint(e.attribute("PortCount")) ?? 2
-            let used = usedSlots(of: c)
-            func isFree(_ p: Int, _ d: Int) -> Bool { !used.contains { $0.port == p && $0.device == d } }
             if let wanted {
-                guard limits.ports.upperBound > wanted else {
+                guard (0..<limits.portCount.upperBound).contains(wanted) else {
                     throw .conflict(path: path, message: "port \(wanted) is out of range for \(type) controller "
-                        + "\"\(cname)\" (ports 0-\(limits.ports.upperBound - 1)).")
+                        + "\"\(cname)\" (ports 0-\(limits.portCount.upperBound - 1)).")
                 }
-                guard let d = (0..<limits.devices).first(where: { isFree(wanted, $0) }) else {
+                guard let slot = (0..<limits.devicesPerPort).lazy.map({ StorageSlot(port: wanted, device: $0) })
+                    .first(where: { (try? allocator.claim($0)) != nil }) else {
                     throw .conflict(path: path, message: "port \(wanted) of \"\(cname)\" is in use. "
                         + Self.describeUsed(used) + " Pick another --port or leave it out.")
                 }
-                return DiskSlot(controller: cname, bus: type, port: wanted, device: d,
-                                portCount: max(portCount, wanted + 1), index: c)
+                return DiskSlot(controller: cname, bus: type, port: slot.port, device: slot.device,
+                                portCount: max(portCount, slot.port + 1), index: c)
             }
-            for p in 0..<max(portCount, limits.ports.lowerBound) {
-                if let d = (0..<limits.devices).first(where: { isFree(p, $0) }) {
-                    return DiskSlot(controller: cname, bus: type, port: p, device: d, portCount: portCount, index: c)
-                }
+            guard let slot = try? allocator.next() else {
+                full.append("\"\(cname)\" (\(type), \(limits.portCount.upperBound) ports) is full: " + Self.describeUsed(used))
+                continue
             }
-            // Raise PortCount where the bus allows it: the first port past the present count that is free.
-            if let p = (portCount..<limits.ports.upperBound).first(where: { isFree($0, 0) }) {
-                return DiskSlot(controller: cname, bus: type, port: p, device: 0, portCount: p + 1, index: c)
-            }
-            full.append("\"\(cname)\" (\(type), \(limits.ports.upperBound) ports) is full: " + Self.describeUsed(used))
+            return DiskSlot(controller: cname, bus: type, port: slot.port, device: slot.device,
+                            portCount: max(portCount, slot.port + 1), index: c)
         }
         throw .conflict(path: path, message: "no free port for a disk: " + (full.isEmpty ? "no SATA, SCSI, SAS, NVMe or "
             + "IDE controller" : full.joined(separator: "; ")) + ". Remove a disk (vmprov remove-disk) or add a "
             + "controller (VBoxManage storagectl).")
     }
 
-    static func describeUsed(_ used: [(port: Int, device: Int)]) -> String {
-        let sorted = used.sorted { ($0.port, $0.device) < ($1.port, $1.device) }
-        return "ports in use: " + sorted.map { $0.device == 0 ? "\($0.port)" : "\($0.port):\($0.device)" }
+    /// `ports in use: 0, 0:1, 1.` (device shown when not 0), sorted.
+    static func describeUsed(_ used: Set<StorageSlot>) -> String {
+        "ports in use: " + used.sorted().map { $0.device == 0 ? "\($0.port)" : "\($0.port):\($0.device)" }
             .joined(separator: ", ") + "."
     }
 
@@ -163,7 +149,7 @@ extension VBoxSettings {
                 + "({\(clash.uuid)}); VirtualBox refuses a second entry with the same UUID or location. Choose another --name.")
         }
         guard slot.index < elements.count, elements[slot.index].name == "StorageController",
-              !usedSlots(of: slot.index).contains(where: { $0.port == slot.port && $0.device == slot.device }) else {
+              !usedSlots(of: slot.index).contains(StorageSlot(port: slot.port, device: slot.device)) else {
             throw .conflict(path: path, message: "port \(slot.port) device \(slot.device) of \"\(slot.controller)\" is "
                 + "not free.")
         }

@@ -17,6 +17,7 @@ public enum EditBatchError: Error, Sendable, Equatable, CustomStringConvertible 
     /// A range that is not inside the snapshot (`count` bytes).
     case outOfBounds(Range<Int>, count: Int)
 
+    /// Which bytes clashed; a bug in vmprov, not in the file.
     public var description: String {
         switch self {
         case let .overlap(existing, refused):

@@ -8,13 +8,18 @@ public enum RDPAuth: String, Sendable, CaseIterable {
 
 /// What `enable-rdp` asks for. Nil fields keep what the file has.
 public struct RDPRequest: Sendable {
+    /// `VRDEProperties` `TCP/Ports`: a port, list or range.
     public var ports: String?
+    /// `TCP/Address` to listen on (empty: every address).
     public var address: String?
+    /// `RemoteDisplay@authType`.
     public var auth: RDPAuth?
+    /// `RemoteDisplay@allowMultiConnection`.
     public var multiConnection: Bool
     /// A VBoxAuthSimple user and the lowercase hex SHA-256 of the password.
     public var user: (name: String, passwordSHA256: String)?
 
+    /// A request; nil fields keep the file's values.
     public init(ports: String? = nil, address: String? = nil, auth: RDPAuth? = nil, multiConnection: Bool = false,
                 user: (name: String, passwordSHA256: String)? = nil) {
         self.ports = ports

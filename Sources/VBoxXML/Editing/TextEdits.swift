@@ -127,16 +127,21 @@ public enum XMLText {
 
 /// A small element tree to insert: name, ordered attributes, children.
 public struct XMLMarkup: Sendable, Equatable {
+    /// The element name, without prefix (the file's prefix is added when rendered).
     public var name: String
+    /// Attributes in the order written, values unescaped.
     public var attributes: [(String, String)]
+    /// Child elements, in order.
     public var children: [XMLMarkup]
 
+    /// An element `name` with `attributes` and `children`.
     public init(_ name: String, _ attributes: [(String, String)] = [], children: [XMLMarkup] = []) {
         self.name = name
         self.attributes = attributes
         self.children = children
     }
 
+    /// Equal names, attributes (in order) and children.
     public static func == (a: XMLMarkup, b: XMLMarkup) -> Bool {
         a.name == b.name && a.children == b.children
             && a.attributes.map(\.0) == b.attributes.map(\.0) && a.attributes.map(\.1) == b.attributes.map(\.1)

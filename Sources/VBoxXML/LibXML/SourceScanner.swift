@@ -11,6 +11,7 @@ public struct ElementSpan: Sendable, Equatable {
     /// The qualified name as written (`Machine`, or `vbox:Machine`).
     public var qualifiedName: String
 
+    /// Equal spans and names.
     public static func == (lhs: ElementSpan, rhs: ElementSpan) -> Bool {
         lhs.startTag == rhs.startTag && lhs.endTag == rhs.endTag
     }
@@ -66,7 +67,9 @@ public struct AttributeSpans: Sendable, ExpressibleByDictionaryLiteral {
 
 /// What the text before the root element says.
 public struct PrologFacts: Sendable {
+    /// A `<!DOCTYPE` comes before the root (refused: settings files have none).
     public var hasDoctype = false
+    /// The XML declaration's `encoding`, when there is one.
     public var declaredEncoding: String?
 }
 

@@ -2,7 +2,7 @@ internal import CLibXML2
 
 /// A new XML document described as a value tree, serialised by libxml2 (`xmlDocDumpFormatMemoryEnc`): element and
 /// attribute text is escaped by libxml2, never spliced into markup. Used for files vmprov generates from scratch
-/// (Windows `autounattend.xml`); `.vbox` files are edited through `EditBatch` instead.
+/// (Windows `autounattend.xml`, Guacamole's `user-mapping.xml`); `.vbox` files are edited through `EditBatch` instead.
 public struct XMLTreeElement: Sendable, Equatable {
     /// The element's name without a prefix; it lives in the root's default namespace, if one is declared.
     public var name: String

@@ -17,7 +17,9 @@ public protocol IdentitySource: Sendable {
 
 /// Random version-4 UUIDs, a random MAC address under VirtualBox's `08:00:27` prefix, the current time.
 public struct RandomIdentity: IdentitySource {
+    /// 12 hex digits: the given address, or `080027` and three random bytes.
     public let macAddress: String
+    /// Seconds since 1970 (UTC): the given time, or the time the source was made.
     public let time: Int
 
     /// Random identifiers; a given `macAddress` or `time` replaces the random one (test hooks).
@@ -39,8 +41,11 @@ public struct RandomIdentity: IdentitySource {
 /// `00000000-0000-4000-8000-NNNNNNNNNNNN` with N counting from 1, so a machine needing more still gets distinct,
 /// repeatable ones.
 public struct FixedIdentity: IdentitySource {
+    /// UUIDs handed out first, in order; derived repeatable ones follow.
     public var uuids: [VBoxUUID]
+    /// 12 hex digits.
     public var macAddress: String
+    /// Seconds since 1970 (UTC).
     public var time: Int
     /// How many UUIDs were handed out.
     public private(set) var used = 0

@@ -2,30 +2,43 @@
 public struct NetworkAdapterInfo: Sendable, Equatable, Codable {
     /// 1-based, as VBoxManage numbers NICs (`--nic1`).
     public var number: Int
+    /// `Adapter@slot`, 0-based.
     public var slot: Int
+    /// `Adapter@enabled`.
     public var enabled: Bool
+    /// `Adapter@type`: the card model (`82540EM`, `virtio` …); nil when not written.
     public var type: String?
+    /// `Adapter@MACAddress`, 12 hex digits; nil when not written.
     public var macAddress: String?
     /// `NAT`, `BridgedInterface`, `InternalNetwork`, `HostOnlyInterface`, … or `Null` when none.
     public var mode: String
+    /// NAT port forwards (`NAT/Forwarding`), empty unless NAT.
     public var forwards: [PortForward]
 }
 
 /// One NAT port-forwarding rule as VirtualBox stores it.
 public struct PortForward: Sendable, Equatable, Codable {
+    /// `Forwarding@proto`: 0 UDP, 1 TCP.
     public enum Proto: String, Sendable, Codable {
         case udp, tcp
         /// `NATProtocol`: 0 UDP, 1 TCP.
         public var number: Int { self == .udp ? 0 : 1 }
     }
 
+    /// `Forwarding@name`, unique per adapter.
     public var name: String
+    /// UDP or TCP.
     public var proto: Proto
+    /// `Forwarding@hostip`; empty: every address.
     public var hostIP: String
+    /// `Forwarding@hostport`, 1-65535.
     public var hostPort: Int
+    /// `Forwarding@guestip`; empty: the guest's DHCP address.
     public var guestIP: String
+    /// `Forwarding@guestport`, 1-65535.
     public var guestPort: Int
 
+    /// A rule from its fields.
     public init(name: String, proto: Proto, hostIP: String, hostPort: Int, guestIP: String, guestPort: Int) {
         self.name = name
         self.proto = proto
@@ -43,43 +56,69 @@ public struct PortForward: Sendable, Equatable, Codable {
 
 /// The VRDE (RDP) server settings of a machine.
 public struct RemoteDisplayInfo: Sendable, Equatable, Codable {
+    /// A `RemoteDisplay` element exists.
     public var present: Bool
+    /// `RemoteDisplay@enabled`.
     public var enabled: Bool
+    /// `RemoteDisplay@authType`: `Null`, `External` or `Guest`.
     public var authType: String
+    /// `RemoteDisplay@authLibrary`, when set.
     public var authLibrary: String?
+    /// `VRDEProperties` `TCP/Ports`.
     public var ports: String
+    /// `VRDEProperties` `TCP/Address`.
     public var address: String
+    /// `RemoteDisplay@allowMultiConnection`.
     public var allowMultiConnection: Bool
+    /// Users with a `VBoxAuthSimple` password hash in ExtraData.
     public var users: [String]
 }
 
 /// A storage attachment.
 public struct AttachmentInfo: Sendable, Equatable, Codable {
+    /// `StorageController@name`.
     public var controller: String
+    /// `StorageController@type` (`AHCI`, `PIIX4` …).
     public var bus: String
+    /// `AttachedDevice@port`.
     public var port: Int
+    /// `AttachedDevice@device`.
     public var device: Int
+    /// `AttachedDevice@type`: `HardDisk`, `DVD`, `Floppy`.
     public var type: String
+    /// The medium's UUID or host drive; nil for an empty drive.
     public var medium: String?
 }
 
 /// A short reading of a machine's settings.
 public struct MachineSummary: Sendable, Equatable, Codable {
+    /// The settings file.
     public var path: String
+    /// `Machine@name`.
     public var name: String
+    /// `Machine@uuid`, lowercase without braces.
     public var uuid: String
+    /// `Machine@OSType`.
     public var osType: String
+    /// `VirtualBox@version`.
     public var settingsVersion: String
+    /// `Memory@RAMSize`, MiB; nil when absent.
     public var memoryMB: Int?
+    /// `CPU@count` (1 when absent).
     public var cpus: Int
+    /// `Firmware@type` as written.
     public var firmware: String
+    /// The VRDE (RDP) server.
     public var remoteDisplay: RemoteDisplayInfo
+    /// Network adapters, by slot.
     public var adapters: [NetworkAdapterInfo]
+    /// Current-state storage attachments.
     public var storage: [AttachmentInfo]
     /// Shared folders of the current state.
     public var sharedFolders: [SharedFolderInfo] = []
     /// USB controller types (`OHCI`, `EHCI`, `XHCI`) and the device filters VirtualBox loads.
     public var usbControllers: [String] = []
+    /// USB device filters of the current state.
     public var usbFilters: [USBFilterInfo] = []
     /// Number of snapshots; `vmprov snapshots` shows the tree.
     public var snapshots: Int = 0

@@ -80,6 +80,31 @@ public struct MediumAttachment: Sendable, Equatable {
     }
 }
 
+/// The ports and devices of one storage bus: the one table of bus limits (reference `vbox-storage-devices.md` §2.3,
+/// from V70 `SystemPropertiesImpl.cpp` `getMin/MaxPortCountForStorageBus`, `getMaxDevicesPerPortForStorageBus`).
+/// The machine builder, add-disk and the reader rules all read it.
+public struct StorageBusLimits: Sendable, Equatable {
+    /// The `PortCount` values VirtualBox accepts (`StorageController::setPortCount`).
+    public var portCount: ClosedRange<Int>
+    /// Devices per port: 2 on IDE (master/slave) and floppy, 1 elsewhere.
+    public var devicesPerPort: Int
+
+    /// The limits for a `StorageController@type` (`AHCI`, `PIIX3`/`PIIX4`/`ICH6`, `LsiLogic`, `BusLogic`,
+    /// `LsiLogicSas`, `NVMe`, `VirtioSCSI`, `USB`, `I82078`); nil for a type VirtualBox does not know.
+    public init?(type: String) {
+        switch type {
+        case "AHCI": (portCount, devicesPerPort) = (1...30, 1)
+        case "PIIX3", "PIIX4", "ICH6": (portCount, devicesPerPort) = (2...2, 2)
+        case "LsiLogic", "BusLogic": (portCount, devicesPerPort) = (16...16, 1)
+        case "LsiLogicSas", "NVMe": (portCount, devicesPerPort) = (1...255, 1)
+        case "VirtioSCSI": (portCount, devicesPerPort) = (1...256, 1)
+        case "USB": (portCount, devicesPerPort) = (8...8, 1)
+        case "I82078": (portCount, devicesPerPort) = (1...1, 2)
+        default: return nil
+        }
+    }
+}
+
 /// A storage controller of a new machine and the limits of its bus (reference `vbox-storage-devices.md` §2.3,
 /// from V70 `SystemPropertiesImpl.cpp` `getMin/MaxPortCountForStorageBus`, `getMaxDevicesPerPortForStorageBus`).
 public struct StorageControllerSpec: Sendable, Equatable {
@@ -103,19 +128,34 @@ public struct StorageControllerSpec: Sendable, Equatable {
         self.useHostIOCache = useHostIOCache
     }
 
+    /// A controller of bus `type` with `portCount` ports and the devices per port of ``StorageBusLimits``; nil for
+    /// an unknown type. `portCount` is taken as given (an existing file's `PortCount`, or a raised one).
+    public init?(name: String, type: String, portCount: Int, useHostIOCache: Bool = false) {
+        guard let limits = StorageBusLimits(type: type) else { return nil }
+        self.init(name: name, type: type, portCount: portCount, devicesPerPort: limits.devicesPerPort,
+                  useHostIOCache: useHostIOCache)
+    }
+
     /// An AHCI (SATA) controller: 1..30 ports, one device each.
     public static func sata(name: String = "SATA", portCount: Int) -> StorageControllerSpec {
-        StorageControllerSpec(name: name, type: "AHCI", portCount: portCount, devicesPerPort: 1, useHostIOCache: false)
+        known(name: name, type: "AHCI", portCount: portCount, useHostIOCache: false)
     }
 
     /// A PIIX4 (IDE) controller: exactly 2 ports (primary, secondary) × 2 devices (master, slave).
     public static func ide(name: String = "IDE") -> StorageControllerSpec {
-        StorageControllerSpec(name: name, type: "PIIX4", portCount: 2, devicesPerPort: 2, useHostIOCache: true)
+        known(name: name, type: "PIIX4", portCount: 2, useHostIOCache: true)
     }
 
     /// An NVMe controller: 1..255 ports, one device each (an Extension Pack device in Oracle builds).
     public static func nvme(name: String = "NVMe", portCount: Int) -> StorageControllerSpec {
-        StorageControllerSpec(name: name, type: "NVMe", portCount: portCount, devicesPerPort: 1, useHostIOCache: false)
+        known(name: name, type: "NVMe", portCount: portCount, useHostIOCache: false)
+    }
+
+    /// A controller of a bus type in ``StorageBusLimits``'s table (the factories above), one device per port if not.
+    private static func known(name: String, type: String, portCount: Int, useHostIOCache: Bool) -> StorageControllerSpec {
+        StorageControllerSpec(name: name, type: type, portCount: portCount,
+                              devicesPerPort: StorageBusLimits(type: type)?.devicesPerPort ?? 1,
+                              useHostIOCache: useHostIOCache)
     }
 }
 
@@ -129,7 +169,6 @@ public struct StorageAllocationError: Error, Sendable, Equatable, CustomStringCo
     public var reason: String
 
     /// The controller, what is wrong, its occupied slots and what to do.
-
     public var description: String {
         let taken = occupied.isEmpty ? "none" : occupied.sorted().map(\.description).joined(separator: ", ")
         return "storage controller \"\(controller)\": \(reason) (occupied: \(taken)); use another controller or "

@@ -1,6 +1,8 @@
 /// A settings-file version such as `1.19-linux`: VirtualBox reads the leading digits and ignores the suffix.
 public struct SettingsVersion: Sendable, Comparable, CustomStringConvertible {
+    /// The number before the dot (1).
     public var major: Int
+    /// The number after the dot (19 in `1.19-linux`).
     public var minor: Int
     /// The text as written in the file.
     public var raw: String
@@ -12,6 +14,7 @@ public struct SettingsVersion: Sendable, Comparable, CustomStringConvertible {
     /// Newest version vmprov knows the layout of (VirtualBox 7.1).
     public static let newestKnown = SettingsVersion(major: 1, minor: 20, raw: "1.20")
 
+    /// A version with its numbers and the text as written.
     public init(major: Int, minor: Int, raw: String) {
         self.major = major
         self.minor = minor
@@ -28,13 +31,16 @@ public struct SettingsVersion: Sendable, Comparable, CustomStringConvertible {
         self.init(major: ma, minor: mi, raw: text)
     }
 
+    /// Orders by major, then minor; the suffix is ignored.
     public static func < (a: SettingsVersion, b: SettingsVersion) -> Bool {
         (a.major, a.minor) < (b.major, b.minor)
     }
 
+    /// Equal numbers; the suffix is ignored.
     public static func == (a: SettingsVersion, b: SettingsVersion) -> Bool {
         a.major == b.major && a.minor == b.minor
     }
 
+    /// The text as written.
     public var description: String { raw }
 }

@@ -1,6 +1,8 @@
 /// The two namespaces real settings files use.
 public enum VBoxNamespace {
+    /// `http://www.virtualbox.org/`: every file VirtualBox 2.0 and later writes.
     public static let current = "http://www.virtualbox.org/"
+    /// innotek's namespace, in files of VirtualBox 1.x.
     public static let innotek = "http://www.innotek.de/VirtualBox-settings"
 }
 
@@ -16,13 +18,18 @@ public struct VBoxSettings: Sendable {
     /// tree, the element table, and the edited copy parsed again).
     public static let maximumSize = 16 << 20
 
+    /// The file's path, for messages and saving.
     public let path: String
+    /// The file's bytes as read; edits splice into them.
     public let bytes: [UInt8]
+    /// Every element in document order, with its byte spans.
     public let elements: [XMLElementInfo]
+    /// `VirtualBox@version`.
     public let version: SettingsVersion
     /// Things worth telling the user that do not stop the work.
     public let warnings: [String]
 
+    /// The root element (`VirtualBox`).
     public var root: XMLElementInfo { elements[0] }
 
     /// Index of `VirtualBox/Machine`.

@@ -3,6 +3,8 @@ public struct VBoxUUID: Sendable, Hashable, CustomStringConvertible {
     /// Bytes in string order (RFC 4122 / big-endian fields).
     public var bytes: [UInt8]
 
+    /// A UUID from 16 bytes in string order.
+    /// - Precondition: `bytes.count == 16`.
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 16)
         self.bytes = bytes
@@ -16,6 +18,7 @@ public struct VBoxUUID: Sendable, Hashable, CustomStringConvertible {
         return VBoxUUID(bytes: b)
     }
 
+    /// A random version-4 UUID from the system generator.
     public static func random() -> VBoxUUID {
         var g = SystemRandomNumberGenerator()
         return random(using: &g)
@@ -40,6 +43,7 @@ public struct VBoxUUID: Sendable, Hashable, CustomStringConvertible {
         self.init(bytes: out)
     }
 
+    /// All 16 bytes are zero (VirtualBox treats the nil UUID as "none").
     public var isZero: Bool { bytes.allSatisfy { $0 == 0 } }
 
     /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase.
@@ -62,6 +66,8 @@ public struct VBoxUUID: Sendable, Hashable, CustomStringConvertible {
         [bytes[3], bytes[2], bytes[1], bytes[0], bytes[5], bytes[4], bytes[7], bytes[6]] + Array(bytes[8...])
     }
 
+    /// A UUID from IPRT's `RTUUID` byte layout (first three fields little-endian), as in a VDI header.
+    /// - Precondition: at least 16 bytes.
     public init(iprtBytes b: [UInt8]) {
         self.init(bytes: [b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]] + Array(b[8..<16]))
     }

@@ -98,6 +98,10 @@ struct AddDisk: GlobalOptionsCommand {
     @Option(help: ArgumentHelp("Port on the controller, 0-based.", valueName: "n"))
     var port: Int?
 
+    func validate() throws {
+        if let port, port < 0 { throw ValidationError("--port \(port): ports are numbered from 0.") }
+    }
+
     @Flag(help: "Print JSON.")
     var json = false
 

@@ -64,6 +64,12 @@ struct AddUSB: GlobalOptionsCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        guard USBControllerKind(rawValue: controller.uppercased()) != nil else {
+            throw ValidationError("--controller \(controller): use xhci, ehci or ohci.")
+        }
+    }
+
     func run(_ context: CommandContext) throws {
         guard let kind = USBControllerKind(rawValue: controller.uppercased()) else {
             throw ValidationError("--controller \(controller): use xhci, ehci or ohci.")
