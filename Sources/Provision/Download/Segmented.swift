@@ -153,7 +153,8 @@ final class SegmentedTransfer {
     var fatal: DownloadError?
     var onCheckpoint: (() -> Void)?
     private var live: [UnsafeMutableRawPointer: Unmanaged<SegmentConnection>] = [:]
-    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+    /// Reads ranges back for the hash and the comparison of a refetch (256 KiB: a read-back is one of a few).
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 64)
     private let multi: CurlMulti
     private var lastProgress = 0.0
     private let started = Clock.now()
