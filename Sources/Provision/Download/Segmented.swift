@@ -348,7 +348,7 @@ final class SegmentedTransfer {
         let from = s.next
         let easy = try downloader.makeHandle(url: mirrors[m].url)
         try easy.set(CURLOPT_HTTP_CONTENT_DECODING, 0)
-        // Each connection has a receive buffer of its own: 128 KiB keeps 16 of them at 2 MiB (one stream uses 512).
+        // Each connection has a receive buffer of its own: 128 KiB keeps 16 of them at 2 MiB (one stream uses 256).
         try easy.set(CURLOPT_BUFFERSIZE, 128 << 10)
         try easy.set(CURLOPT_RANGE, "\(from)-\(s.end - 1)")
         if let v = mirrors[m].validator.flatMap(HTTPValidator.wellFormed) { try easy.addHeader("If-Range: \(v)") }

@@ -206,7 +206,9 @@ extension Downloader {
         try easy.set(CURLOPT_CONNECTTIMEOUT, options.connectTimeoutSeconds)
         try easy.set(CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytes)
         try easy.set(CURLOPT_LOW_SPEED_TIME, options.stallSeconds)
-        try easy.set(CURLOPT_BUFFERSIZE, 512 * 1024)
+        // libcurl passes the callback at most 16 KiB at a time whatever this is; it sets how much one recv(2) may
+        // take (256 KiB: 4,096 receives per GiB; TransferState collects the pieces for the file).
+        try easy.set(CURLOPT_BUFFERSIZE, 256 * 1024)
         try easy.set(CURLOPT_USERAGENT, options.userAgent + " " + (CurlGlobal.version.split(separator: " ").first.map(String.init) ?? ""))
         try easy.set(CURLOPT_ACCEPT_ENCODING, "identity")
         return easy
