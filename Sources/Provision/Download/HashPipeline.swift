@@ -14,10 +14,10 @@ import Basics
 /// mutex; `hasher` is used by the hashing thread only while it runs, and by the caller only after `pthread_join`
 /// (or when no thread could be started).
 final class HashPipeline: @unchecked Sendable {
-    /// 6 × 512 KiB: enough slack for the hashing thread (SHA-NI hashes faster than loopback delivers), and 5 MiB
-    /// less resident memory than the 8 × 1 MiB ring before (bench/README.md).
-    private static let slotSize = 512 << 10
-    private static let slotCount = 6
+    /// 4 × 256 KiB: SHA-NI hashes a slot in about 0.2 ms, faster than loopback fills one, so more slack buys no
+    /// speed; 2 MiB less resident memory than the 6 × 512 KiB ring before (bench/README.md has the measurements).
+    private static let slotSize = 256 << 10
+    private static let slotCount = 4
 
     private var hasher: StreamingHasher
     private var slots: [UnsafeMutableRawBufferPointer]

@@ -137,7 +137,8 @@ final class SegmentedTransfer {
     var fatal: DownloadError?
     var onCheckpoint: (() -> Void)?
     private var live: [UnsafeMutableRawPointer: Unmanaged<SegmentConnection>] = [:]
-    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+    /// Reads ranges back for the hash and the comparison of a refetch (256 KiB: a read-back is one of a few).
+    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 64)
     private let multi: CurlMulti
     private var lastProgress = 0.0
     private let started = Clock.now()
@@ -324,7 +325,7 @@ final class SegmentedTransfer {
         let from = s.next
         let easy = try downloader.makeHandle(url: mirrors[m].url)
         try easy.set(CURLOPT_HTTP_CONTENT_DECODING, 0)
-        // Each connection has a receive buffer of its own: 128 KiB keeps 16 of them at 2 MiB (one stream uses 512).
+        // Each connection has a receive buffer of its own: 128 KiB keeps 16 of them at 2 MiB (one stream uses 256).
         try easy.set(CURLOPT_BUFFERSIZE, 128 << 10)
         try easy.set(CURLOPT_RANGE, "\(from)-\(s.end - 1)")
         if let v = mirrors[m].validator.flatMap(HTTPValidator.wellFormed) { try easy.addHeader("If-Range: \(v)") }

@@ -39,6 +39,14 @@ final class TransferState: CurlResponseSink {
     var onFirstByte: ((ResponseHeaders) -> Void)?
     var progress: ((Int64, Int64?) -> Void)?
     var lastProgress: Double = 0
+    /// Body bytes not written yet. libcurl hands the write callback at most 16 KiB at a time (CURL_MAX_WRITE_SIZE),
+    /// whatever CURLOPT_BUFFERSIZE is, so writing each piece cost one `write(2)` per 16 KiB (65,536 for 1 GiB);
+    /// collected here they go out 256 KiB at a time. `flush()` writes them (the transfer calls it when libcurl
+    /// returns, before anything reads the file).
+    private var pending: UnsafeMutableRawBufferPointer?
+    private var pendingCount = 0
+    /// Size of `pending`.
+    static let writeChunk = 256 << 10
 
     /// The digest of everything received (waits for the hashing thread); nil without a hasher.
     func finishHash() -> Digest? {
@@ -46,7 +54,32 @@ final class TransferState: CurlResponseSink {
         return pipeline?.finish()
     }
 
-    deinit { _ = pipeline?.finish() }
+    deinit {
+        _ = pipeline?.finish()
+        pending?.deallocate()
+    }
+
+    /// Writes the collected body bytes to `fd`.
+    /// - Returns: nil when they are on their way to the file (or there were none), else the errno.
+    func flush() -> Int32? {
+        guard let pending, pendingCount > 0 else { return nil }
+        let n = pendingCount
+        pendingCount = 0
+        return FileIO.writeAll(fd: fd, UnsafeRawBufferPointer(rebasing: pending[0..<n]))
+    }
+
+    /// Queues `data` for the file: copied into `pending`, or written at once when it does not fit.
+    private func write(_ data: UnsafeRawBufferPointer) -> Int32? {
+        if pending == nil, fd >= 0 {
+            pending = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.writeChunk, alignment: 64)
+        }
+        guard let buffer = pending else { return FileIO.writeAll(fd: fd, data) }
+        if pendingCount + data.count > buffer.count, let e = flush() { return e }
+        if data.count >= buffer.count { return FileIO.writeAll(fd: fd, data) }
+        UnsafeMutableRawBufferPointer(rebasing: buffer[pendingCount..<(pendingCount + data.count)]).copyMemory(from: data)
+        pendingCount += data.count
+        return nil
+    }
 
     init(fd: Int32, offset: Int64, hasher: StreamingHasher?, memoryLimit: Int? = nil) {
         self.fd = fd
@@ -75,6 +108,7 @@ final class TransferState: CurlResponseSink {
                     restarted = true
                     offset = 0
                     size = 0
+                    pendingCount = 0
                     if fd >= 0 {
                         guard ftruncate(fd, 0) == 0, lseek(fd, 0, SEEK_SET) == 0 else {
                             abort = .io(errno)
@@ -113,7 +147,7 @@ final class TransferState: CurlResponseSink {
             }
             memory?.append(contentsOf: data)
         } else {
-            if let e = FileIO.writeAll(fd: fd, data) {
+            if let e = write(data) {
                 abort = .io(e)
                 return 0
             }
@@ -156,7 +190,9 @@ extension Downloader {
         try easy.set(CURLOPT_CONNECTTIMEOUT, options.connectTimeoutSeconds)
         try easy.set(CURLOPT_LOW_SPEED_LIMIT, options.lowSpeedBytes)
         try easy.set(CURLOPT_LOW_SPEED_TIME, options.stallSeconds)
-        try easy.set(CURLOPT_BUFFERSIZE, 512 * 1024)
+        // libcurl passes the callback at most 16 KiB at a time whatever this is; it sets how much one recv(2) may
+        // take (256 KiB: 4,096 receives per GiB; TransferState collects the pieces for the file).
+        try easy.set(CURLOPT_BUFFERSIZE, 256 * 1024)
         try easy.set(CURLOPT_USERAGENT, options.userAgent + " " + (CurlGlobal.version.split(separator: " ").first.map(String.init) ?? ""))
         try easy.set(CURLOPT_ACCEPT_ENCODING, "identity")
         return easy
@@ -179,7 +215,13 @@ extension Downloader {
         let unmanaged = Unmanaged.passRetained(state)
         defer { unmanaged.release() }
         try easy.setSink(unmanaged)
-        let (code, message) = try easy.perform()
+        let code: CURLcode
+        let message: String
+        do { (code, message) = try easy.perform() } catch {
+            _ = state.flush()  // what arrived stays in the part for a resume
+            throw error
+        }
+        if let e = state.flush(), state.abort == nil { state.abort = .io(e) }
         return AttemptResult(code: code, message: message, status: state.headers.status == 0 ? easy.responseCode : state.headers.status,
                              abort: state.abort, retryAfter: state.headers.retryAfter)
     }
